@@ -1,0 +1,1 @@
+"""tropesearch.searchsvc: the query engine, the Flask app and the search page."""

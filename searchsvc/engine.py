@@ -1,0 +1,374 @@
+"""The query engine: one batched core for search, find-similar and lookups over a loaded index version.
+
+`search(q)` is `search_batch([q])[0]`. Dense retrieval uses the FAISS index (inner product of
+normalised vectors = cosine); the lexical leg is SQLite FTS5 BM25; hybrid fuses the two.
+Find-similar reuses the stored passage vector. Python loops run over the ranked candidates
+(at most MAX_DEPTH) or the k results, never over corpus rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from indexer.storage import IndexVersion
+
+from .errors import InvalidQueryError, NotFoundError
+from .query import MAX_DEPTH, MAX_K, SCOPES, Query, _clean_text, check_k
+from .textmatch import fts_match_expression, highlight, query_terms
+
+logger = logging.getLogger(__name__)
+
+
+class EncoderLike(Protocol):
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class EngineSettings:
+    depth: int = MAX_DEPTH            # candidates ranked per leg (paging reaches this far)
+    rrf_k: int = 60                   # reciprocal rank fusion constant
+    min_dense_score: float = 0.15     # relevance floor on cosine for dense results
+    query_cache_size: int = 4096      # LRU of query embeddings
+    bm25_weights: tuple[float, float, float, float] = (1.0, 2.0, 1.5, 2.0)  # text, title, work, terms
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    mode: str
+    k: int
+    offset: int
+    total: int
+    took_ms: float
+    index_version: str
+    results: list[dict]
+    facets: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "query": self.query, "mode": self.mode, "k": self.k, "offset": self.offset, "total": self.total,
+            "took_ms": round(self.took_ms, 2), "index_version": self.index_version, "results": self.results,
+        }
+
+
+class _LRU:
+    def __init__(self, size: int):
+        self.size = size
+        self.data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            value = self.data.get(key)
+            if value is not None:
+                self.data.move_to_end(key)
+            return value
+
+    def put(self, key, value):
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+
+class SearchEngine:
+    """Answers queries over one IndexVersion. Thread-safe: SQLite connections are per thread."""
+
+    def __init__(self, version: IndexVersion, encoder: EncoderLike, settings: EngineSettings | None = None):
+        self.version = version
+        self.encoder = encoder
+        self.settings = settings or EngineSettings()
+        self._local = threading.local()
+        self._query_vectors = _LRU(self.settings.query_cache_size)
+        self._load_row_metadata()
+
+    # -- setup -----------------------------------------------------------------------------------
+    def _load_row_metadata(self) -> None:
+        """Per-row arrays (trope, duplicate group) so collapsing and grouping are vectorised."""
+        conn = self.conn()
+        rows = conn.execute("SELECT row, trope_row, text_key FROM passages ORDER BY row").fetchall()
+        n = len(rows)
+        self.trope_of_row = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+        groups: dict[str, int] = {}
+        self.dup_of_row = np.fromiter((groups.setdefault(r[2], len(groups)) if r[2] else -1 - r[0] for r in rows),
+                                      dtype=np.int64, count=n)
+        self.trope_ids = {r[0]: r[1] for r in conn.execute("SELECT row, trope_id FROM tropes")}
+        self.trope_rows_by_id = {v.lower(): k for k, v in self.trope_ids.items()}
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.version.connect()
+            self._local.conn = conn
+        return conn
+
+    @property
+    def version_id(self) -> str:
+        return self.version.version_id
+
+    # -- embeddings ------------------------------------------------------------------------------
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Query vectors, one batch for the cache misses; cached by normalised text."""
+        keys = [" ".join(t.lower().split()) for t in texts]
+        out = np.zeros((len(texts), self.version.vectors.shape[1]), dtype=np.float32)
+        missing = []
+        for i, key in enumerate(keys):
+            cached = self._query_vectors.get(key)
+            if cached is None:
+                missing.append(i)
+            else:
+                out[i] = cached
+        if missing:
+            vectors = self.encoder.encode([texts[i] for i in missing])
+            for i, vec in zip(missing, vectors):
+                out[i] = vec
+                self._query_vectors.put(keys[i], vec)
+        return out
+
+    def warm_up(self) -> None:
+        """Run one real query through every leg so the first user query pays no load cost."""
+        self.search(Query("warm up query", k=1, mode="hybrid").validated())
+
+    # -- filters ----------------------------------------------------------------------------------
+    def allowed_rows(self, q: Query) -> np.ndarray | None:
+        if not (q.media or q.trope or q.kind):
+            return None
+        clauses, params = [], []
+        if q.media:
+            clauses.append(f"lower(media) IN ({','.join('?' * len(q.media))})")
+            params += [m.lower() for m in q.media]
+        if q.trope:
+            clauses.append("lower(trope_id) = ?")
+            params.append(q.trope.lower())
+        if q.kind:
+            clauses.append("kind = ?")
+            params.append(q.kind)
+        sql = f"SELECT row FROM passages WHERE {' AND '.join(clauses)} ORDER BY row"
+        return np.fromiter((r[0] for r in self.conn().execute(sql, params)), dtype=np.int64)
+
+    # -- legs -------------------------------------------------------------------------------------
+    def _dense(self, vectors: np.ndarray, allowed: np.ndarray | None, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        scores, rows = self.version.search_vectors(vectors, depth, allowed)
+        out = []
+        for s, r in zip(scores, rows):
+            keep = (r >= 0) & (s >= self.settings.min_dense_score)
+            out.append((r[keep], s[keep]))
+        return out
+
+    def _lexical(self, text: str, allowed: np.ndarray | None, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        expr = fts_match_expression(query_terms(text))
+        if expr is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        w = self.settings.bm25_weights
+        sql = f"SELECT rowid, bm25(passages_fts, {w[0]}, {w[1]}, {w[2]}, {w[3]}) AS s FROM passages_fts WHERE passages_fts MATCH ?"
+        params: list = [expr]
+        if allowed is not None:
+            if len(allowed) == 0:
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            sql += " AND rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(allowed.tolist()))
+        sql += " ORDER BY s LIMIT ?"
+        params.append(depth)
+        try:
+            hits = self.conn().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:  # a term FTS5 refuses: no lexical hits, not a crash
+            logger.debug("FTS5 refused %r: %s", expr, exc)
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
+        scores = np.fromiter((-h[1] for h in hits), dtype=np.float32, count=len(hits))  # bm25(): lower is better
+        return rows, scores
+
+    def _fuse(self, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray]):
+        """Reciprocal rank fusion of the two ranked lists."""
+        k = self.settings.rrf_k
+        fused: dict[int, float] = {}
+        for rows, _ in (dense, lexical):
+            for rank, row in enumerate(rows.tolist()):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank + 1)
+        if not fused:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows = np.fromiter(fused.keys(), dtype=np.int64, count=len(fused))
+        scores = np.fromiter(fused.values(), dtype=np.float32, count=len(fused))
+        order = np.lexsort((rows, -scores))
+        return rows[order], scores[order]
+
+    # -- ranking helpers ------------------------------------------------------------------------
+    def _collapse(self, rows: np.ndarray, scores: np.ndarray, group: str) -> tuple[np.ndarray, np.ndarray]:
+        """Drop near-duplicates (same normalised text) and, for group=trope, all but each trope's best."""
+        if len(rows) == 0:
+            return rows, scores
+        _, first = np.unique(self.dup_of_row[rows], return_index=True)
+        keep = np.sort(first)
+        rows, scores = rows[keep], scores[keep]
+        if group == "trope":
+            _, first = np.unique(self.trope_of_row[rows], return_index=True)
+            keep = np.sort(first)
+            rows, scores = rows[keep], scores[keep]
+        return rows, scores
+
+    def _hydrate(self, rows: np.ndarray, scores: np.ndarray, offset: int, terms: list[str]) -> list[dict]:
+        if len(rows) == 0:
+            return []
+        sql = (
+            "SELECT p.row, p.id, p.kind, p.media, p.work, p.text, p.parent_id, t.trope_id, t.title, t.url "
+            "FROM passages p JOIN tropes t ON t.row = p.trope_row WHERE p.row IN (SELECT value FROM json_each(?))"
+        )
+        by_row = {r["row"]: r for r in self.conn().execute(sql, [json.dumps(rows.tolist())])}
+        results = []
+        for i, (row, score) in enumerate(zip(rows.tolist(), scores.tolist())):
+            r = by_row[row]
+            results.append({
+                "rank": offset + i + 1, "id": r["id"], "score": round(float(score), 5),
+                "trope": {"id": r["trope_id"], "title": r["title"], "url": r["url"]},
+                "kind": r["kind"], "media": r["media"], "work": r["work"], "text": r["text"],
+                "snippet": highlight(r["text"], terms),
+            })
+        return results
+
+    def _ranked(self, q: Query, vector: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        depth = self.settings.depth
+        allowed = self.allowed_rows(q)
+        if q.mode == "dense":
+            rows, scores = self._dense(vector[None, :], allowed, depth)[0]
+        elif q.mode == "lexical":
+            rows, scores = self._lexical(q.text, allowed, depth)
+        else:
+            dense = self._dense(vector[None, :], allowed, depth)[0]
+            rows, scores = self._fuse(dense, self._lexical(q.text, allowed, depth))
+        return self._collapse(rows, scores, q.group)
+
+    # -- public API ---------------------------------------------------------------------------
+    def search_batch(self, queries: list[Query], facets: bool = False) -> list[SearchResponse]:
+        queries = [q.validated() for q in queries]
+        t0 = time.perf_counter()
+        need_vectors = [i for i, q in enumerate(queries) if q.mode != "lexical"]
+        vectors = self.embed_queries([queries[i].text for i in need_vectors]) if need_vectors else None
+        vector_of = {i: vectors[j] for j, i in enumerate(need_vectors)} if vectors is not None else {}
+        responses = []
+        for i, q in enumerate(queries):
+            rows, scores = self._ranked(q, vector_of.get(i))
+            page_rows, page_scores = rows[q.offset:q.offset + q.k], scores[q.offset:q.offset + q.k]
+            results = self._hydrate(page_rows, page_scores, q.offset, query_terms(q.text))
+            response = SearchResponse(q.text, q.mode, q.k, q.offset, int(len(rows)), 0.0, self.version_id, results)
+            if facets:
+                response.facets = {"media": self.media_facets(Query(q.text, q.k, 0, q.mode, (), q.trope, q.kind, q.group), vector_of.get(i))}
+            responses.append(response)
+        took = (time.perf_counter() - t0) * 1000
+        for r in responses:
+            r.took_ms = took / max(len(responses), 1)
+        return responses
+
+    def search(self, q: Query, facets: bool = False) -> SearchResponse:
+        return self.search_batch([q], facets=facets)[0]
+
+    def media_facets(self, q: Query, vector: np.ndarray | None) -> dict[str, int]:
+        """Counts of ranked results per media for the query without its media filter."""
+        rows, _ = self._ranked(q, vector)
+        if len(rows) == 0:
+            return {}
+        sql = "SELECT media, count(*) FROM passages WHERE media IS NOT NULL AND row IN (SELECT value FROM json_each(?)) GROUP BY media ORDER BY count(*) DESC, media"
+        return {m: n for m, n in self.conn().execute(sql, [json.dumps(rows.tolist())])}
+
+    def passage_row(self, passage_id: str) -> int:
+        if not isinstance(passage_id, str) or not passage_id or len(passage_id) > 64:
+            raise NotFoundError(f"no passage with id {passage_id!r}")
+        r = self.conn().execute("SELECT row FROM passages WHERE id = ?", [passage_id]).fetchone()
+        if r is None:
+            raise NotFoundError(f"no passage with id {passage_id!r} in index version {self.version_id}")
+        return int(r[0])
+
+    def passage(self, passage_id: str) -> dict:
+        row = self.passage_row(passage_id)
+        r = self.conn().execute(
+            "SELECT p.id, p.kind, p.media, p.work, p.text, p.parent_id, p.source, p.position, p.part, p.tokens, "
+            "t.trope_id, t.title, t.url FROM passages p JOIN tropes t ON t.row = p.trope_row WHERE p.row = ?", [row]
+        ).fetchone()
+        return {
+            "id": r["id"], "trope": {"id": r["trope_id"], "title": r["title"], "url": r["url"]}, "kind": r["kind"],
+            "media": r["media"], "work": r["work"], "text": r["text"], "parent_id": r["parent_id"],
+            "source": r["source"], "position": r["position"], "part": r["part"], "tokens": r["tokens"],
+        }
+
+    def similar(self, passage_id: str, k: int = 10, scope: str = "any") -> SearchResponse:
+        """Passages closest to a stored one (its stored vector; no re-encoding). Never itself or a copy."""
+        check_k(k)
+        if scope not in SCOPES:
+            raise InvalidQueryError(f"unknown scope {scope!r}; choose one of: {', '.join(SCOPES)}")
+        t0 = time.perf_counter()
+        row = self.passage_row(passage_id)
+        vector = np.asarray(self.version.vectors[row], dtype=np.float32)
+        same_trope = self.trope_of_row == self.trope_of_row[row]
+        allowed = None
+        if scope == "same-trope":
+            allowed = np.flatnonzero(same_trope)
+        elif scope == "other-tropes":
+            allowed = np.flatnonzero(~same_trope)
+        copies = self.dup_of_row == self.dup_of_row[row]
+        depth = min(self.version.count, k + int(copies.sum()) + 16)
+        rows, scores = self._dense(vector[None, :], allowed, depth)[0]
+        keep = ~copies[rows]
+        rows, scores = self._collapse(rows[keep], scores[keep], "passage")
+        text = self.conn().execute("SELECT text FROM passages WHERE row = ?", [row]).fetchone()[0]
+        results = self._hydrate(rows[:k], scores[:k], 0, [])
+        return SearchResponse(text, "similar", k, 0, int(len(rows)), (time.perf_counter() - t0) * 1000,
+                              self.version_id, results)
+
+    def similar_text(self, text: str, k: int = 10) -> SearchResponse:
+        """Passages like a pasted example: dense search on its embedding."""
+        text = _clean_text(text, "text")
+        return self.search(Query(text, k=k, mode="dense"))
+
+    def trope(self, trope_id: str) -> dict:
+        row = self.trope_rows_by_id.get(str(trope_id).lower())
+        if row is None:
+            raise NotFoundError(f"no trope {trope_id!r} in index version {self.version_id}")
+        conn = self.conn()
+        t = conn.execute("SELECT * FROM tropes WHERE row = ?", [row]).fetchone()
+        counts = {m: n for m, n in conn.execute(
+            "SELECT media, count(*) FROM passages WHERE trope_row = ? AND kind = 'example' GROUP BY media ORDER BY media",
+            [row])}
+        return {
+            "id": t["trope_id"], "title": t["title"], "url": t["url"], "description": json.loads(t["description"]),
+            "quote": t["quote"], "related": json.loads(t["related"]), "example_counts": counts,
+            "examples": sum(counts.values()),
+        }
+
+    def tropes_by_prefix(self, prefix: str, limit: int = 10) -> list[dict]:
+        prefix = (prefix or "").strip()
+        if not prefix or len(prefix) > 200:
+            raise InvalidQueryError("prefix must be 1 to 200 characters")
+        limit = max(1, min(int(limit), MAX_K))
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.conn().execute(
+            "SELECT trope_id, title, url FROM tropes WHERE title LIKE ? ESCAPE '\\' OR trope_id LIKE ? ESCAPE '\\' "
+            "ORDER BY length(title), title LIMIT ?", [like, like.replace(" ", ""), limit]).fetchall()
+        return [{"id": r["trope_id"], "title": r["title"], "url": r["url"]} for r in rows]
+
+    def trope_named(self, text: str) -> dict | None:
+        """The trope whose title or id the text is (for "did you mean a trope?")."""
+        key = "".join(ch for ch in text.lower() if ch.isalnum())
+        if not key:
+            return None
+        r = self.conn().execute(
+            "SELECT trope_id, title, url FROM tropes WHERE lower(trope_id) = ? LIMIT 1", [key]).fetchone()
+        if r is None:
+            return None
+        return {"id": r["trope_id"], "title": r["title"], "url": r["url"]}
+
+    def stats(self) -> dict:
+        m = self.version.manifest
+        return {"version": self.version_id, "passages": m["counts"]["passages"], "tropes": m["counts"]["tropes"],
+                "index_type": m["index"]["type"], "model": m["model"]["name"], "built_at": m["built_at"]}
+
+
+__all__ = ["SearchEngine", "EngineSettings", "SearchResponse", "Query", "MAX_K"]

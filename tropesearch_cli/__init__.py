@@ -1,0 +1,1 @@
+"""The `tropesearch` command line: parse, build, info, search, similar, serve, eval."""
