@@ -23,6 +23,7 @@ from .model import (
     max_seq_length,
     model_fingerprint,
     model_name,
+    quiet_transformers_loading,
     resolve_model_path,
 )
 
@@ -114,38 +115,25 @@ class Encoder(abc.ABC):
         )
 
 
-def _quiet_transformers_loading() -> Callable[[], None]:
-    """Silence the "Loading weights" progress bar of transformers; returns the undo."""
-    from transformers.utils import logging as hf_logging  # noqa: PLC0415
-
-    if not hf_logging.is_progress_bar_enabled():
-        return lambda: None
-    hf_logging.disable_progress_bar()
-    return hf_logging.enable_progress_bar
-
-
 class TorchEncoder(Encoder):
     """sentence-transformers on the CPU (``backend="torch"``)."""
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        super().__init__(path, "torch")
+    def __init__(self, path: str | os.PathLike[str] | None = None, threads: int | None = None) -> None:
+        super().__init__(resolve_model_path(path), "torch")
         ensure_offline()
         import torch  # noqa: PLC0415 - heavy, imported only when this backend is used
         from sentence_transformers import SentenceTransformer  # noqa: PLC0415
 
         if threads:
             torch.set_num_threads(threads)
-        undo = _quiet_transformers_loading()
-        try:
+        with quiet_transformers_loading():
             self._model: Any = SentenceTransformer(
-                str(path), device="cpu", local_files_only=True
+                str(self.path), device="cpu", local_files_only=True
             )
-        finally:
-            undo()
         self._model.eval()
         self.max_tokens = int(self._model.max_seq_length or self.max_tokens)
         self.dim = int(self._model.get_embedding_dimension() or self.dim)
-        log.info("loaded %s (torch, dim %d) from %s", self.name, self.dim, path)
+        log.info("loaded %s (torch, dim %d) from %s", self.name, self.dim, self.path)
 
     @property
     def model(self) -> Any:

@@ -16,6 +16,8 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,21 @@ def ensure_offline() -> None:
 
 
 ensure_offline()
+
+
+@contextmanager
+def quiet_transformers_loading() -> Iterator[None]:
+    """Silence transformers' "Loading weights" progress bar while loading a model."""
+    from transformers.utils import logging as hf_logging  # noqa: PLC0415 - heavy, lazy
+
+    if not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
 
 
 def bundled_model_path() -> Path:

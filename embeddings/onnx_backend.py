@@ -4,9 +4,8 @@
 ``token_type_ids`` -> ``last_hidden_state``, dynamic batch and sequence axes) with
 ``torch.onnx.export`` into ``<cache>/<fingerprint>/model.onnx``, and quantizes that file with
 ``onnxruntime.quantization.quantize_dynamic`` into ``model.int8-pc.onnx`` (the name records
-the quantization settings). Both are written to a
-temporary file first and moved into place with :func:`os.replace`, so a crash never leaves a
-half-written model behind. The cache root is the ``cache_dir`` argument, else the
+the quantization settings). Both are written to a temporary file first and moved into place
+with :func:`os.replace`, so a crash never leaves a half-written model behind. The cache root is the ``cache_dir`` argument, else the
 ``TROPESEARCH_ONNX_DIR`` environment variable, else ``~/.cache/tropesearch/onnx``.
 
 :class:`OnnxEncoder` runs the exported file with a plain ``onnxruntime.InferenceSession`` and
@@ -21,6 +20,7 @@ import importlib.util
 import json
 import logging
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,13 @@ import numpy as np
 
 from .encoder import Encoder
 from .errors import ModelNotFoundError, OnnxExportError, UnsupportedModelError
-from .model import ensure_offline, model_fingerprint, pooling_config, resolve_model_path
+from .model import (
+    ensure_offline,
+    model_fingerprint,
+    pooling_config,
+    quiet_transformers_loading,
+    resolve_model_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +91,26 @@ def default_onnx_dir() -> Path:
     return base / "tropesearch" / "onnx"
 
 
-def onnx_model_dir(model_path: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+def onnx_model_dir(
+    model_path: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
     """Folder that holds (or will hold) the ONNX exports of one model: ``<cache>/<fingerprint>``."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_onnx_dir()
     return root / model_fingerprint(model_path)
 
 
 def _tmp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
 
 
 def export_onnx(model_path: Path, dest: Path) -> None:
-    """Export the transformer of ``model_path`` to ONNX at ``dest`` (atomically). Imports torch."""
+    """Export the transformer of ``model_path`` to ONNX at ``dest`` (atomically). Imports torch.
+
+    Uses the TorchScript exporter (``dynamo=False``: needs only the ``onnx`` package, about 2 s);
+    should that fail (it is deprecated in torch), the ``torch.export`` based exporter is tried
+    when ``onnxscript`` is installed.
+    """
     ensure_offline()
     _require_onnx("exporting to ONNX")
     try:
@@ -105,16 +119,10 @@ def export_onnx(model_path: Path, dest: Path) -> None:
     except ImportError as exc:  # pragma: no cover - torch is a dependency
         raise OnnxExportError(f"exporting to ONNX needs torch and transformers: {exc}") from exc
 
-    from .encoder import _quiet_transformers_loading  # noqa: PLC0415
-
-    undo = _quiet_transformers_loading()
-    try:
+    with quiet_transformers_loading():
         model = AutoModel.from_pretrained(
             str(model_path), local_files_only=True, attn_implementation="eager"
         )
-    finally:
-        undo()
-    model.eval()
 
     class _LastHiddenState(torch.nn.Module):
         """Keyword-calling wrapper: transformers' positional forward() order is not stable."""
@@ -128,28 +136,47 @@ def export_onnx(model_path: Path, dest: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
+    wrapper = _LastHiddenState(model).eval()
     # A padded example, so that no "all tokens are real" shortcut gets traced in.
-    input_ids = torch.tensor([[101, 7592, 2088, 2003, 1037, 3231, 102], [101, 7592, 102, 0, 0, 0, 0]])
-    attention_mask = (input_ids != 0).long()
-    token_type_ids = torch.zeros_like(input_ids)
-    dynamic = {0: "batch", 1: "sequence"}
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    input_ids = torch.tensor(
+        [[101, 7592, 2088, 2003, 1037, 3231, 102], [101, 7592, 102, 0, 0, 0, 0]]
+    )
+    example = (input_ids, (input_ids != 0).long(), torch.zeros_like(input_ids))
+    common: dict[str, Any] = {
+        "input_names": list(INPUT_NAMES),
+        "output_names": ["last_hidden_state"],
+        "opset_version": OPSET,
+    }
+    axes = {0: "batch", 1: "sequence"}
+    legacy = {
+        **common,
+        "dynamo": False,
+        "do_constant_folding": True,
+        "dynamic_axes": {name: axes for name in (*INPUT_NAMES, "last_hidden_state")},
+    }
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OnnxExportError(
+            f"cannot create the ONNX cache {dest.parent}: {exc}; set {ONNX_DIR_ENV} to a writable folder"
+        ) from exc
     tmp = _tmp_sibling(dest)
     try:
         with torch.no_grad(), warnings.catch_warnings():
-            # The TorchScript exporter warns (deprecation, tracer notes) on every export.
+            # Both exporters warn (deprecation, tracer notes) on every export.
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _LastHiddenState(model),
-                (input_ids, attention_mask, token_type_ids),
-                str(tmp),
-                input_names=list(INPUT_NAMES),
-                output_names=["last_hidden_state"],
-                dynamic_axes={name: dynamic for name in (*INPUT_NAMES, "last_hidden_state")},
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+            try:
+                torch.onnx.export(wrapper, example, str(tmp), **legacy)
+            except Exception as exc:
+                if importlib.util.find_spec("onnxscript") is None:
+                    raise
+                log.info("TorchScript ONNX export failed (%s); trying the dynamo exporter", exc)
+                batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=8192)
+                shapes = {name: {0: batch, 1: seq} for name in INPUT_NAMES}
+                torch.onnx.export(
+                    wrapper, example, str(tmp), **common, dynamo=True,
+                    dynamic_shapes=shapes, external_data=False, verbose=False,
+                )
         os.replace(tmp, dest)
     except Exception as exc:
         raise OnnxExportError(f"exporting {model_path} to ONNX failed: {exc}") from exc
@@ -321,8 +348,12 @@ class OnnxEncoder(Encoder):
             str(self.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._inputs = [i.name for i in self._session.get_inputs()]
+        self._output = self._session.get_outputs()[0].name
         self.threads = options.intra_op_num_threads
-        log.info("loaded %s (%s, %d threads) from %s", self.name, self.backend, self.threads, self.onnx_path)
+        log.info(
+            "loaded %s (%s, %d threads) from %s",
+            self.name, self.backend, self.threads, self.onnx_path,
+        )
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
@@ -332,5 +363,5 @@ class OnnxEncoder(Encoder):
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
         feed = {name: arrays[name] for name in self._inputs}
-        (hidden,) = self._session.run(["last_hidden_state"], feed)[:1]
+        (hidden,) = self._session.run([self._output], feed)
         return pool(hidden, arrays["attention_mask"], self._pooling)

@@ -83,6 +83,14 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in out if s]
 
 
+def _is_bare_label(text: str, work: str | None) -> bool:
+    """A bullet that only names a work ("Doctor Who:") says nothing by itself; its sub-bullets do."""
+    core = re.sub(r"[\W_]+", " ", text).strip().lower()
+    if not core:
+        return True
+    return work is not None and core == re.sub(r"[\W_]+", " ", work).strip().lower()
+
+
 def _stable_id(*parts: object) -> str:
     h = hashlib.sha1("\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8"))
     return h.hexdigest()[:16]
@@ -228,7 +236,7 @@ class Chunker:
             work = ex.work or inherited_work
             source = trope.example_sources.get(id(ex), trope.description_source)
             first = None
-            pieces = self._parts(self.prefix(trope, work), ex.text) if ex.text.strip() else []
+            pieces = [] if _is_bare_label(ex.text, work) else self._parts(self.prefix(trope, work), ex.text)
             for part, piece in enumerate(pieces):
                 p = add("example", piece, media, work, parent if first is None else first.id, source, part)
                 first = first or p

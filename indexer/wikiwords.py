@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# A WikiWord: at least two capitalised parts ("ChekhovsGun", "AChildShallLEadThem"); letters and digits.
-WIKIWORD_RE = re.compile(r"\b(?:[A-Z][a-z0-9]+|[A-Z](?=[A-Z][a-z]))(?:[A-Z][a-z0-9]*|[0-9]+){1,}\b")
+# A WikiWord: two or more capitalised parts ("ChekhovsGun", "AChildShallLEadThem"). Each part starts
+# with its capital, so the pattern cannot backtrack exponentially.
+WIKIWORD_RE = re.compile(r"\b[A-Z][a-z0-9]*(?:[A-Z][a-z0-9]*)+\b")
 
 _SPLIT_RE = re.compile(
     r"""

@@ -132,6 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INDEX_DIR", "var/index", "Index directory (holds CURRENT and versions/), as given to `tropesearch build --index-dir`.", _path),
     Setting("MODEL", None, "Sentence-transformers model directory; empty = the bundled all-MiniLM-L6-v2. Must be the model the index was built with.", _optional_str),
     Setting("BACKEND", "torch", f"Embedding backend for queries: {', '.join(BACKENDS)}.", _choice(*BACKENDS)),
+    Setting("MODEL_THREADS", 0, "CPU threads torch may use to encode queries in each process; 0 = the CPU count divided by WORKERS (at least 1), so workers do not oversubscribe the CPUs.", _int_between(0, 256)),
     Setting("HOST", "127.0.0.1", "Address `tropesearch serve` binds (0.0.0.0 = all interfaces).", _host),
     Setting("PORT", 8000, "TCP port `tropesearch serve` listens on.", _int_between(1, 65535)),
     Setting("WORKERS", 2, "gunicorn worker processes; each loads the model and the index once.", _int_between(1, 64)),

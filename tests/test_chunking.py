@@ -73,13 +73,21 @@ def test_long_description_is_split_at_sentences_with_overlap(token_counter):
 
 def test_example_tree_keeps_work_media_and_parent(token_counter):
     child = Example("Played for laughs when the alien shapeshifts.")
-    parent = Example("Galaxy Quest:", work="Galaxy Quest", children=[child])
+    parent = Example("Galaxy Quest: the crew meets real aliens.", work="Galaxy Quest", children=[child])
     trope = _trope(["A trope."], [MediaSection("Films", [parent])])
     passages = Chunker(token_counter).chunk(trope)
     ex = [p for p in passages if p.kind == "example"]
     assert [p.work for p in ex] == ["Galaxy Quest", "Galaxy Quest"]
     assert [p.media for p in ex] == ["Films", "Films"]
     assert ex[1].parent_id == ex[0].id and ex[0].parent_id is None
+
+
+def test_bare_work_label_is_not_a_passage_but_its_children_are(token_counter):
+    children = [Example("The captain kisses an alien queen."), Example("A deleted scene has more.")]
+    trope = _trope(["A trope."], [MediaSection("Live-Action TV", [Example("Doctor Who:", work="Doctor Who", children=children)])])
+    ex = [p for p in Chunker(token_counter).chunk(trope) if p.kind == "example"]
+    assert [p.text for p in ex] == [c.text for c in children]
+    assert all(p.work == "Doctor Who" and p.parent_id is None for p in ex)
 
 
 def test_overlong_example_is_split_not_truncated(token_counter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -38,14 +39,8 @@ def sample_sentences(limit: int | None = None) -> list[str]:
     return out[:limit]
 
 
-@pytest.fixture(scope="module")
-def encoder() -> Encoder:
-    return load_encoder()
-
-
-@pytest.fixture(scope="module")
-def counter() -> TokenCounter:
-    return TokenCounter()
+# `encoder` and `token_counter` are the session-scoped fixtures of tests/conftest.py (the real
+# bundled model, loaded once per test session).
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,7 +85,7 @@ def test_semantic_sanity(encoder: Encoder) -> None:
 
 
 def test_length_sorted_batches_keep_input_order(encoder: Encoder) -> None:
-    texts = sample_sentences(15)
+    texts = sample_sentences(10)
     texts[3] = texts[3] + " " + texts[4] + " " + texts[5]  # make lengths clearly uneven
     batched = encoder.encode(texts, batch_size=4)
     single = np.vstack([encoder.encode([text]) for text in texts])
@@ -123,22 +118,22 @@ def test_unknown_backend() -> None:
 # -- token counts ---------------------------------------------------------------------------
 
 
-def test_token_counts_match_sentence_transformers(encoder: Encoder, counter: TokenCounter) -> None:
+def test_token_counts_match_sentence_transformers(encoder: Encoder, token_counter: TokenCounter) -> None:
     hf_tokenizer = encoder.model.tokenizer  # type: ignore[attr-defined]
     texts = [*sample_sentences(5), "", "Ünïcödé naïveté — and emoji 🚀!", "word " * 300]
     expected = [len(hf_tokenizer(text, truncation=False)["input_ids"]) for text in texts]
-    assert counter.count(texts) == expected
-    assert counter.count([""]) == [2]  # [CLS] [SEP]
+    assert token_counter.count(texts) == expected
+    assert token_counter.count([""]) == [2]  # [CLS] [SEP]
 
 
-def test_token_counter_limits(counter: TokenCounter) -> None:
-    assert counter.max_tokens == 256
+def test_token_counter_limits(token_counter: TokenCounter) -> None:
+    assert token_counter.max_tokens == 256
     long_text = " ".join(["tropes"] * 1000)
-    assert counter.count([long_text])[0] > 256
-    assert not counter.fits(long_text)
-    assert counter.fits("a short passage")
-    assert counter.count_one("a short passage") == counter.count(["a short passage"])[0]
-    assert counter.count([]) == []
+    assert token_counter.count([long_text])[0] > 256
+    assert not token_counter.fits(long_text)
+    assert token_counter.fits("a short passage")
+    assert token_counter.count_one("a short passage") == token_counter.count(["a short passage"])[0]
+    assert token_counter.count([]) == []
 
 
 # -- locating and fingerprinting the model --------------------------------------------------
@@ -162,7 +157,9 @@ def test_fingerprint_stable_and_sensitive_to_configs(tmp_path: Path) -> None:
     assert model_fingerprint(copy) == changed
 
     pooling = copy / "1_Pooling" / "config.json"
-    pooling.write_text(pooling.read_text().replace('"pooling_mode_cls_token": false', '"pooling_mode_cls_token": true'))
+    pooling_config = json.loads(pooling.read_text())
+    pooling_config["pooling_mode_cls_token"] = True
+    pooling.write_text(json.dumps(pooling_config))
     assert model_fingerprint(copy) not in {original, changed}
 
 
@@ -200,7 +197,7 @@ def test_import_is_cheap_and_offline() -> None:
         "'sentence_transformers', 'onnxruntime', 'tokenizers') if m in sys.modules), "
         "'hub': os.environ.get('HF_HUB_OFFLINE'), 'tf': os.environ.get('TRANSFORMERS_OFFLINE')}))"
     )
-    env = {k: v for k, v in __import__("os").environ.items() if k not in {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}}
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
     )

@@ -37,7 +37,8 @@ def test_parse_accepts_text_and_paths():
     from_path = parse(SEEDS / "000_7b236ed267aafff7.txt")
     assert from_text.trope_id == from_path.trope_id == "InterspeciesRomance"
     assert from_text.description == from_path.description
-    assert len(parse_all(SAMPLE / "tropes.jsonl")) == sum(1 for l in open(SAMPLE / "tropes.jsonl") if l.strip())
+    lines = (SAMPLE / "tropes.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(parse_all(SAMPLE / "tropes.jsonl")) == sum(1 for line in lines if line.strip())
 
 
 def test_format_override_and_unknown_format():

@@ -14,15 +14,17 @@ quantifiers), so a parser built from these helpers stays fast on multi-megabyte 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..errors import BinaryInputError, EmptyPageError, MalformedPageError
+from ..media import MEDIA_LABELS, normalize_media
 from ..page import Example, Link
 from ..wikiwords import trope_id_from_url
 
 NBSP = "\u00a0"
 
 # Strings that must never survive into parsed text (markup, link marks, footnote debris).
-FORBIDDEN: tuple[str, ...] = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;")
+FORBIDDEN: tuple[str, ...] = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</")
 
 # Bullets may nest this deep; deeper is a broken page.
 MAX_DEPTH = 10
@@ -32,7 +34,7 @@ PRIVATE_RE = re.compile("[\ue000-\ue0ff]")
 NOTE_END = "\ue0f0"  # placed right after a "(note)" parenthetical; resolved by `close_notes`
 
 # One pass, left to right; each hit becomes a space, so no new forbidden string can form.
-_DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;", re.IGNORECASE)
+_DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;|</", re.IGNORECASE)
 _WS_RE = re.compile(r"\s+")
 _NOTE_END_RE = re.compile(NOTE_END + r"(?:(\s*(?=[,.;:!?)\]]|$))|\s*)")
 _URL_FIX_RE = re.compile(r"https?://")
@@ -66,11 +68,8 @@ def collapse_ws(s: str) -> str:
 
 def clean(s: str) -> str:
     """Final pass on a rendered fragment: footnote spacing fixed, debris scrubbed, whitespace collapsed."""
-    return collapse_ws(scrub(close_notes(PRIVATE_RE.sub(_keep_note_end, s))))
-
-
-def _keep_note_end(m: re.Match) -> str:
-    return m.group(0) if m.group(0) == NOTE_END else ""
+    s = PRIVATE_RE.sub("", close_notes(s))
+    return collapse_ws(scrub(s))
 
 
 def parenthetical(content: str) -> str:
@@ -167,4 +166,22 @@ _WIKIWORD_TOKEN_RE = re.compile(r"(?:[A-Z][a-z0-9]+|[A-Z](?=[A-Z][a-z]))(?:[A-Z]
 
 def is_wikiword(token: str) -> bool:
     """True for a CamelCase WikiWord token ("GreenSkinnedSpaceBabe"), False for "NASA", "Foo", "B12"."""
-    return bool(_WIKIWORD_TOKEN_RE.fullmatch(token))
+    return len(token) <= 120 and bool(_WIKIWORD_TOKEN_RE.fullmatch(token))
+
+
+_MEDIA_SET = frozenset(MEDIA_LABELS)
+_LABEL_RE = re.compile("[A-Za-z][A-Za-z &/'\\-\u2013\u2014]{0,59}")
+
+
+@lru_cache(maxsize=1024)
+def _known_media(label: str) -> str | None:
+    media = normalize_media(label)
+    return media if media in _MEDIA_SET else None
+
+
+def known_media(label: str) -> str | None:
+    """The display label when `label` names a known media category ("Film", "Anime and Manga:"), else None."""
+    label = label.strip().rstrip(":").strip()
+    if len(label) > 60 or not _LABEL_RE.fullmatch(label):
+        return None
+    return _known_media(label)

@@ -28,7 +28,9 @@ from ..errors import EmptyPageError, MalformedPageError
 from ..media import normalize_media
 from ..page import Example, Format, Link, MediaSection, Page
 from ..wikiwords import split_camel_case, title_from_id
-from .inline import ExampleTree, check_depth, clean, dedupe_links, id_from_title, is_wikiword, parenthetical, split_lines
+from .inline import (
+    ExampleTree, check_depth, clean, dedupe_links, id_from_title, is_wikiword, parenthetical, split_lines,
+)
 
 # Nested `[[` deeper than this is not real markup (and would make rendering quadratic).
 _MAX_NEST = 32
@@ -56,10 +58,9 @@ _EXAMPLES_RE = re.compile(r"^examples?\b", re.IGNORECASE)
 _RULE_RE = re.compile(r"^-{4,}\s*$")
 _QUOTE_LINE_RE = re.compile(r"^-{1,6}>(.*)$")
 _BULLET_RE = re.compile(r"^([*#]+)(.*)$")
-_SUBPAGE_RE = re.compile(
-    r"^(?:\[\[)?(?P<trope>[A-Z][A-Za-z0-9]*)/"
-    r"(?:\{\{(?P<braced>[A-Za-z0-9 ]{1,80})\}\}|(?P<page>[A-Za-z0-9]+))"
-    r"(?:\s+[^\[\]\n]{0,200})?(?:\]\])?$"
+_SUBPAGE_RE = re.compile(  # "Trope/AnimeAndManga", "Trope/{{Film}}", "[[Trope/Film Films]]"
+    r"^(?P<trope>[A-Z][A-Za-z0-9]*)/(?:\{\{(?P<braced>[A-Za-z0-9 ]{1,80})\}\}|(?P<page>[A-Za-z0-9]+))$"
+    r"|^\[\[(?P<btrope>[A-Z][A-Za-z0-9]*)/(?P<bpage>[A-Za-z0-9]+)(?:\s+[^\[\]\n]{0,200})?\]\]$"
 )
 _WORK_ITALIC_RE = re.compile(r"^'{2,5}(?P<w>[^\n]{1,200}?)'{2,5}\s*:")
 _WORK_BARE_RE = re.compile(r"^(?P<w>\[\[[A-Za-z][A-Za-z0-9]*/[^\[\]\n]{1,200}\]\]|[A-Z][A-Za-z0-9]*/[A-Za-z0-9]+)\s*:")
@@ -68,6 +69,7 @@ _WORK_BARE_RE = re.compile(r"^(?P<w>\[\[[A-Za-z][A-Za-z0-9]*/[^\[\]\n]{1,200}\]\
 _TOKEN_RE = re.compile("\ue000(\\d+)\ue001")
 _BRACKETS_RE = re.compile(r"\[\[|\]\]")
 _BRACE_RE = re.compile(r"\{\{([^{}\[\]\n]{1,200})\}\}([a-z]{0,12})")
+_NS_BRACE_RE = re.compile(r"(?<![\w/])([A-Z][A-Za-z0-9]*)/\{\{([A-Za-z0-9]{1,100})\}\}")
 _NS_LINK_RE = re.compile(r"(?<![\w/])(?P<ns>[A-Z][A-Za-z0-9]*)/(?P<page>[A-Za-z0-9]+)(?![\w/])")
 _WORD_RE = re.compile(r"(?<![\w/])[A-Z][A-Za-z0-9]*(?![\w])")
 _SMALL_RE = re.compile(r"\[-([^\[\]\n]{0,500}?)-\]")
@@ -102,6 +104,8 @@ class _Inline:
     def __init__(self, source: str):
         self.source = source
         self.links: list[Link] = []
+        self.collect = False  # record links (only wanted from the description and quote)
+        self._targets: set[str] = set()
         self._store: list[str] = []
         self._line = 1
         self._text = ""
@@ -120,20 +124,33 @@ class _Inline:
         return self._line + self._text.count("\n", 0, pos)
 
     def _link(self, text: str, target: str) -> None:
-        self.links.append(Link(self.finish(text), target))
+        if self.collect and target not in self._targets:
+            self._targets.add(target)
+            self.links.append(Link(self.finish(text), target))
 
     def finish(self, s: str) -> str:
         """Resolve tokens and strip the last quote marks and entities: the clean prose."""
-        s = _QUOTES_RE.sub("", self._resolve(s))
-        s = html.unescape(s.replace("\\\\", " "))
+        s = self._resolve(s)
+        if "''" in s:
+            s = _QUOTES_RE.sub("", s)
+        if "\\\\" in s:
+            s = s.replace("\\\\", " ")
+        if "&" in s:
+            s = html.unescape(s)
         return clean(s)
 
     # -- public
-    def render(self, text: str, line: int) -> str:
-        """Clean prose for one paragraph or bullet `text` starting at `line`."""
+    def render(self, text: str, line: int, collect: bool = False) -> str:
+        """Clean prose for one paragraph or bullet `text` starting at `line`.
+
+        With `collect`, the links met are appended to `self.links`.
+        """
+        self.collect = collect
         self._store.clear()
         self._line, self._text = line, text
         s = self._escapes(text)
+        if "/{{" in s:  # "Website/{{Cracked}}" is the link Website/Cracked
+            s = _NS_BRACE_RE.sub(r"\1/\2", s)
         s = _BRACE_RE.sub(self._brace, s)
         s = self._brackets(s)
         s = self._words(s)
@@ -271,8 +288,10 @@ class _Inline:
 
     def _words(self, s: str) -> str:
         """Bare `Namespace/PageName` links and CamelCase WikiWords -> words."""
-        s = _SMALL_RE.sub(r"\1", s)
-        s = _NS_LINK_RE.sub(self._ns_link, s)
+        if "[-" in s:
+            s = _SMALL_RE.sub(r"\1", s)
+        if "/" in s:
+            s = _NS_LINK_RE.sub(self._ns_link, s)
         return _WORD_RE.sub(self._wikiword, s)
 
     def _ns_link(self, m: re.Match) -> str:
@@ -299,7 +318,6 @@ class _PageBuilder:
         self.source = source
         self.inline = _Inline(source)
         self.description: list[str] = []
-        self.desc_links: list[Link] = []
         self.quote_parts: list[str] = []
         self.quote_done = False
         self.para: list[str] = []
@@ -320,12 +338,10 @@ class _PageBuilder:
             return
         raw, line = "\n".join(self.para), self.para_line
         self.para = []
-        n = len(self.inline.links)
-        text = self.inline.render(raw, line)
+        text = self.inline.render(raw, line, collect=True)
         if text:
             self.description.append(text)
             self.quote_done = True
-            self.desc_links.extend(self.inline.links[n:])
 
     def add_para_line(self, line: str, lineno: int) -> None:
         if not self.para:
@@ -338,17 +354,9 @@ class _PageBuilder:
             self.append_to_example(raw, lineno)
             return
         self.flush_para()
-        n = len(self.inline.links)
-        text = self.inline.render(raw, lineno)
-        if not text:
-            return
-        if not self.quote_done:
-            self.quote_parts.append(text)
-            self.desc_links.extend(self.inline.links[n:])
-        else:
-            self.description.append(text)
-            self.quote_done = True
-            self.desc_links.extend(self.inline.links[n:])
+        text = self.inline.render(raw, lineno, collect=True)
+        if text:
+            (self.description if self.quote_done else self.quote_parts).append(text)
 
     # -- examples
     def start_examples(self) -> None:
@@ -396,11 +404,14 @@ class _PageBuilder:
     # -- subpage list
     def subpage(self, content: str) -> bool:
         m = _SUBPAGE_RE.match(content.replace("''", "").strip())
-        if not m or m.group("trope") in NAMESPACES:
+        if not m:
             return False
-        name = m.group("page") or "".join(m.group("braced").split())
+        trope = m.group("trope") or m.group("btrope")
+        if trope in NAMESPACES or not is_wikiword(trope):
+            return False
+        name = m.group("page") or m.group("bpage") or "".join(m.group("braced").split())
         self.flush_para()
-        self.subpage_tropes[m.group("trope")] += 1
+        self.subpage_tropes[trope] += 1
         if name not in self.subpages:
             self.subpages.append(name)
         return True
@@ -415,7 +426,7 @@ class _PageBuilder:
             format=Format.PMWIKI,
             description=self.description,
             quote=" ".join(self.quote_parts) or None,
-            related=dedupe_links(self.desc_links),
+            related=dedupe_links(self.inline.links),  # links from the description and quote
             sections=[s for s in self.sections if s.examples],
             subpages=self.subpages,
         )
@@ -467,7 +478,7 @@ def _block_tag(b: _PageBuilder, tag: str, lineno: int) -> None:
         b.open_section(tag[len("folder:"):], lineno)
     elif low == "/folder":
         b.folder_line = None
-        b.last = None
+        b.section = b.tree = b.last = None
     elif low.startswith("ac:"):
         b.open_section(tag[len("ac:"):], lineno)
     elif low == "quoteblock":
