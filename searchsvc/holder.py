@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from embeddings.errors import EmbeddingsError
 from indexer.errors import NoIndexError, TropesearchError
 from indexer.storage import current_version_id, load_version
 
@@ -30,17 +31,7 @@ from .errors import ServiceUnavailableError
 logger = logging.getLogger(__name__)
 
 
-def _embedding_errors() -> tuple[type[BaseException], ...]:
-    """The embeddings package's error base (EmbeddingsError; EmbeddingError if it gets an alias)."""
-    try:
-        from embeddings import errors
-    except ImportError:  # pragma: no cover - the package is part of the project
-        return ()
-    found = [getattr(errors, name) for name in ("EmbeddingError", "EmbeddingsError") if hasattr(errors, name)]
-    return tuple(dict.fromkeys(found))
-
-
-EMBEDDING_ERRORS = _embedding_errors()
+EMBEDDING_ERRORS: tuple[type[BaseException], ...] = (EmbeddingsError,)  # the embeddings package's error base
 
 
 class LockedEncoder:

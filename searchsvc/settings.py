@@ -129,22 +129,55 @@ def _choice(*choices: str, upper: bool = False) -> Callable[[Any], str]:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("INDEX_DIR", "var/index", "Index directory (holds CURRENT and versions/), as given to `tropesearch build --index-dir`.", _path),
-    Setting("MODEL", None, "Sentence-transformers model directory; empty = the bundled all-MiniLM-L6-v2. Must be the model the index was built with.", _optional_str),
-    Setting("BACKEND", "torch", f"Embedding backend for queries: {', '.join(BACKENDS)}.", _choice(*BACKENDS)),
-    Setting("MODEL_THREADS", 0, "CPU threads torch may use to encode queries in each process; 0 = the CPU count divided by WORKERS (at least 1), so workers do not oversubscribe the CPUs.", _int_between(0, 256)),
-    Setting("HOST", "127.0.0.1", "Address `tropesearch serve` binds (0.0.0.0 = all interfaces).", _host),
-    Setting("PORT", 8000, "TCP port `tropesearch serve` listens on.", _int_between(1, 65535)),
-    Setting("WORKERS", 2, "gunicorn worker processes; each loads the model and the index once.", _int_between(1, 64)),
-    Setting("THREADS", 4, "Threads per gunicorn worker (gthread worker class).", _int_between(1, 256)),
-    Setting("TIMEOUT", 60, "Seconds a gunicorn worker may stay silent (a request, or the model load at start) before it is restarted.", _int_between(5, 3600)),
-    Setting("RELOAD_INTERVAL", 2.0, "Seconds between checks of INDEX_DIR/CURRENT for a newly published version; 0 disables the watcher.", _float_between(0.0, 86400.0)),
-    Setting("WARM_UP", True, "Run one query through a freshly loaded index before serving it, so no user query pays the model's first-call cost.", _bool),
-    Setting("PAGE_SIZE", 10, "Results per page on the HTML search page.", _int_between(1, 100)),
-    Setting("MAX_BODY_BYTES", 64 * 1024, "Largest request body accepted (POST /api/similar); larger bodies get 413.", _int_between(1024, 16 * 1024 * 1024)),
-    Setting("LOG_LEVEL", "INFO", f"Log level of the service: {', '.join(LOG_LEVELS)}.", _choice(*LOG_LEVELS, upper=True)),
+    Setting("INDEX_DIR", "var/index", (
+        "Index directory (holds CURRENT and versions/), as given to `tropesearch build --index-dir`."
+    ), _path),
+    Setting("MODEL", None, (
+        "Sentence-transformers model directory; empty = the bundled all-MiniLM-L6-v2. Must be the model the "
+        "index was built with."
+    ), _optional_str),
+    Setting("BACKEND", "torch", (
+        f"Embedding backend for queries: {', '.join(BACKENDS)}."
+    ), _choice(*BACKENDS)),
+    Setting("MODEL_THREADS", 0, (
+        "CPU threads torch may use to encode queries in each process; 0 = the CPU count divided by WORKERS "
+        "(at least 1), so workers do not oversubscribe the CPUs."
+    ), _int_between(0, 256)),
+    Setting("HOST", "127.0.0.1", (
+        "Address `tropesearch serve` binds (0.0.0.0 = all interfaces)."
+    ), _host),
+    Setting("PORT", 8000, (
+        "TCP port `tropesearch serve` listens on."
+    ), _int_between(1, 65535)),
+    Setting("WORKERS", 2, (
+        "gunicorn worker processes; each loads the model and the index once."
+    ), _int_between(1, 64)),
+    Setting("THREADS", 4, (
+        "Threads per gunicorn worker (gthread worker class)."
+    ), _int_between(1, 256)),
+    Setting("TIMEOUT", 60, (
+        "Seconds a gunicorn worker may stay silent (a request, or the model load at start) before it is "
+        "restarted."
+    ), _int_between(5, 3600)),
+    Setting("RELOAD_INTERVAL", 2.0, (
+        "Seconds between checks of INDEX_DIR/CURRENT for a newly published version; 0 disables the watcher."
+    ), _float_between(0.0, 86400.0)),
+    Setting("WARM_UP", True, (
+        "Run one query through a freshly loaded index before serving it, so no user query pays the model's "
+        "first-call cost."
+    ), _bool),
+    Setting("PAGE_SIZE", 10, (
+        "Results per page on the HTML search page."
+    ), _int_between(1, 100)),
+    Setting("MAX_BODY_BYTES", 64 * 1024, (
+        "Largest request body accepted (POST /api/similar); larger bodies get 413."
+    ), _int_between(1024, 16 * 1024 * 1024)),
+    Setting("LOG_LEVEL", "INFO", (
+        f"Log level of the service: {', '.join(LOG_LEVELS)}."
+    ), _choice(*LOG_LEVELS, upper=True)),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
 
 def _read_config_file(path_text: str) -> dict[str, Any]:
     path = Path(path_text).expanduser()

@@ -146,6 +146,7 @@ def test_sigkill_mid_build_leaves_the_published_version_usable(tmp_path, tiny_in
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
+        proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     assert current_version_id(idx) == before
     version = load_version(idx)

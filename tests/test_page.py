@@ -248,7 +248,7 @@ def test_script_in_the_corpus_renders_as_text(xss_client):
     html, page = get_page(xss_client, "/", q="evil hackers inject scripts into web pages", group="passage")
     assert "Evil &lt;b&gt;Bold&lt;/b&gt; Trope" in html and XSS_TITLE not in html
     assert "<script>alert" not in html and re.search(r"&lt;(<mark>)?script", html)
-    assert "<i>Hackers</i>" not in html and "&lt;i&gt;Hackers&lt;/i&gt;" in html
+    assert "<i>Hackers" not in html and "&lt;i&gt;Hackers" in html
     assert "<img src=x" not in html
     assert_no_active_content(html)
     # the title links to the local view, never to the javascript: url of the record

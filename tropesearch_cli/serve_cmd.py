@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from indexer.storage import current_version_id
-from searchsvc.settings import BACKENDS, load_settings
+from searchsvc.settings import BACKENDS, SETTINGS, load_settings
 
 
 def _url(host: str, port: int) -> str:
@@ -63,21 +63,24 @@ def run_dev(app_config: dict, settings: dict) -> None:
                extra_files=None)
 
 
-@click.command()
+@click.command(epilog="Settings (keys of the TROPESEARCH_CONFIG file, or TROPESEARCH_<NAME> env vars): "
+                       + ", ".join(s.name for s in SETTINGS) + ". See searchsvc/settings.py for each one's help.")
 @click.option("--index-dir", type=click.Path(file_okay=False), default=None,
               help="Index directory (holds CURRENT and versions/). [default: TROPESEARCH_INDEX_DIR, the config "
                    "file's INDEX_DIR, or var/index]")
 @click.option("--host", default=None, help="Address to bind. [default: 127.0.0.1; env TROPESEARCH_HOST]")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port. [default: 8000; env TROPESEARCH_PORT]")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="gunicorn worker processes, each with its own model and index. [default: 2; env TROPESEARCH_WORKERS]")
+              help="gunicorn worker processes, each with its own model and index. "
+                   "[default: 2; env TROPESEARCH_WORKERS]")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="Threads per worker. [default: 4; env TROPESEARCH_THREADS]")
 @click.option("--model", default=None,
               help="Model directory the index was built with. [default: the bundled model; env TROPESEARCH_MODEL]")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Embedding backend. [default: torch; env TROPESEARCH_BACKEND]")
-@click.option("--dev", is_flag=True, help="Flask's development server with auto-reload (one process; not for production).")
+@click.option("--dev", is_flag=True,
+              help="Flask's development server with auto-reload (one process; not for production).")
 def serve(index_dir, host, port, workers, threads, model, backend, dev):
     """Serve the search page and the JSON API (gunicorn, gthread workers).
 

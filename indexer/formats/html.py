@@ -37,7 +37,7 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
 
 from ..errors import BinaryInputError, EmptyPageError, MalformedPageError, PageTooLargeError, ParseError
 from ..media import MEDIA_LABELS, normalize_media
@@ -71,9 +71,18 @@ _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0
 # PmWiki markup that leaked into a rendered page: "[[spoiler:", "[[note]]", "{{", "''"...
 _WIKI_DEBRIS_RE = re.compile(
     r"\[\[(?:spoiler|note|labelnote|folder|quoteblock|AC|index|/[A-Za-z]+)\b[^\]\[]{0,80}?(?::|\]\])"
-    r"|\[\[|\]\]|\{\{|\}\}|'{2,}|\[\"http|<sup>|&nbsp;",
+    r"|\[\[|\]\]|\{\{|\}\}|'{2,}",
     re.IGNORECASE,
 )
+_DEBRIS_LEFT_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;", re.IGNORECASE)
+
+
+def _scrub(s: str) -> str:
+    """Wiki markup that leaked into the text ("[[spoiler:", "]]", "{{", "''") removed. What a
+    removal joins into new markup ("{[[{" -> "{{") is then replaced by a space, which joins nothing."""
+    return _DEBRIS_LEFT_RE.sub(" ", _WIKI_DEBRIS_RE.sub("", s))
+
+
 _WS_RE = re.compile(r"\s+")
 _OPEN_PAREN_WS_RE = re.compile(r"\( +")
 _CLOSE_PAREN_WS_RE = re.compile(r" +\)")
@@ -85,7 +94,7 @@ def clean_text(s: str) -> str:
     s = s.translate(_C1_TABLE)
     if "&" in s and _ENTITY_RE.search(s):
         s = _html.unescape(s).translate(_C1_TABLE)  # double-escaped "&amp;quot;" in the source
-    s = _WIKI_DEBRIS_RE.sub(" ", s)
+    s = _scrub(s)
     s = _WS_RE.sub(" ", s).strip()
     if "(" in s or ")" in s:
         s = _CLOSE_PAREN_WS_RE.sub(")", _OPEN_PAREN_WS_RE.sub("(", s))
@@ -137,7 +146,7 @@ _NOT_TROPE_NS = _NOT_WORK_NS | frozenset(
         "visualnovel", "music", "theatre", "theater", "radio", "podcast", "fanfic", "roleplay",
         "tabletopgame", "pinball", "wrestling", "myth", "mythology", "religion", "ride", "toys",
         "advertising", "magazine", "newspapercomic", "audioplay", "blog", "letsplay", "sport",
-        "sports", "standup", "puppetshow", "series", "literature", "asiananimation", "comics",
+        "sports", "standup", "puppetshow", "asiananimation", "comics",
         "artist", "tvtropes", "webserial",
     }
 )
@@ -572,6 +581,28 @@ def _soup(markup: str) -> BeautifulSoup:
         return BeautifulSoup(_sanitize(markup), "html.parser")
 
 
+_HEAD_TAG_RE = re.compile(r"<(?:link|meta|input)\b[^<>]*>", re.IGNORECASE)
+_HEAD_ELEMENT_RES = (
+    re.compile(r"<title\b[^<>]*>.*?</title\s*>", re.IGNORECASE | re.DOTALL),
+    re.compile(r"<h1\b[^<>]*>.*?</h1\s*>", re.IGNORECASE | re.DOTALL),
+    re.compile(r"<p\b[^<>]*\bid\s*=\s*[\"']?current_url\b[^<>]*>[^<>]*</p\s*>", re.IGNORECASE),
+)
+_HEAD_MARKS = ("canonical", "og:url", "-hidden")
+
+
+def _head_soup(head_text: str) -> BeautifulSoup:
+    """The few elements of the page before its article that name it (title, h1, canonical link,
+    og:url, the mirrored page's url), parsed on their own: the site's navigation around them is
+    most of the page and none of its content."""
+    head_text = _sanitize(head_text)
+    snippets = [m.group(0) for m in _HEAD_TAG_RE.finditer(head_text) if any(k in m.group(0) for k in _HEAD_MARKS)]
+    for element_re in _HEAD_ELEMENT_RES:
+        m = element_re.search(head_text)
+        if m:
+            snippets.append(m.group(0))
+    return _soup("\n".join(snippets))
+
+
 def _page_path(head: BeautifulSoup, head_text: str) -> tuple[str, str] | None:
     """(namespace, name) of the page: canonical link, og:url, the mirrored page's own url."""
     candidates: list[str] = []
@@ -668,7 +699,7 @@ def _parse(text: str, source: str) -> Page:
         raise PageTooLargeError(f"#main-article has more than {MAX_TAGS} tags", source)
 
     head_text = text[:start]
-    head = _soup(head_text)
+    head = _head_soup(head_text)
     path = _page_path(head, head_text)
     title, h1_title = _titles(head)
 
@@ -762,7 +793,7 @@ def _read_article(page: Page, root: Tag, subpage_media: str | None, line_offset:
             if text:
                 commit_pending()
                 page.description.append(text)
-                zone = "description"
+                zone, list_mode = "description", "examples"
         elif kind == "indent":
             if zone == "examples":
                 continue
@@ -782,7 +813,9 @@ def _read_article(page: Page, root: Tag, subpage_media: str | None, line_offset:
                 continue
             related_head = bool(_RELATED_HEAD_RE.match(head))
             examples_head = bool(_EXAMPLES_HEAD_RE.search(head))
-            if zone != "examples" and not (after_hr or related_head or examples_head):
+            if zone != "examples" and not (after_hr or examples_head):
+                if related_head:  # "See also:" inside the description: its list is links
+                    list_mode = "related"
                 continue  # a heading inside the description ("As a Death Trope, ...")
             zone = start_examples()
             label_media = None
@@ -809,6 +842,8 @@ def _read_article(page: Page, root: Tag, subpage_media: str | None, line_offset:
             if zone == "examples" or after_hr or subpage_media is not None:
                 zone = start_examples()
                 add_list(node)
+            elif list_mode == "related":
+                related.extend(_list_links(node))
             else:
                 pending.append(node)
 
@@ -824,9 +859,3 @@ def _read_article(page: Page, root: Tag, subpage_media: str | None, line_offset:
             seen.add(link.target)
             page.related.append(link)
     page.sections = [s for s in page.sections if s.examples]
-
-
-def _section_counts(page: Page) -> dict[str, int]:
-    """media -> number of examples at every depth (a debugging aid)."""
-    return {s.media: sum(1 for ex in s.examples for _ in ex.walk()) for s in page.sections}
-

@@ -51,9 +51,16 @@ _NOTE_LABEL_RE = re.compile(r"note\u00a0+")
 _WIKI_LINK_RE = re.compile(r"\[\[([^\[\]|]{1,200})\]\]")
 _WIKI_DEBRIS_RE = re.compile(
     r"\[\[(?:spoiler|note|labelnote|folder|quoteblock|AC|index|/[A-Za-z]+)\b[^\]\[]{0,80}?(?::|\]\])"
-    r"|\[\[|\]\]|\{\{|\}\}|'{2,}|\[\"http|<sup>|&nbsp;",
+    r"|\[\[|\]\]|\{\{|\}\}|'{2,}",
     re.IGNORECASE,
 )
+_DEBRIS_LEFT_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;", re.IGNORECASE)
+
+
+def _scrub(s: str) -> str:
+    """Wiki markup that leaked into the text ("[[spoiler:", "]]", "{{", "''") removed. What a
+    removal joins into new markup ("{[[{" -> "{{") is then replaced by a space, which joins nothing."""
+    return _DEBRIS_LEFT_RE.sub(" ", _WIKI_DEBRIS_RE.sub("", s))
 _PARA_SPLIT_RE = re.compile(r"\n[ \t\u00a0\r\f\v]*\n")
 _BULLET_RE = re.compile(r"^\s*[\u2022\u25cf\u25e6\u2023\u2043]\s*")
 _WS_RE = re.compile(r"\s+")
@@ -67,9 +74,9 @@ def _clean(s: str) -> str:
         s = _html.unescape(s).translate(_C1_TABLE)
     if "note\u00a0" in s:
         s = _NOTE_LABEL_RE.sub(" ", s)
-    if "[[" in s or "]]" in s or "{{" in s or "''" in s:
+    if "[[" in s:
         s = _WIKI_LINK_RE.sub(r"\1", s)
-        s = _WIKI_DEBRIS_RE.sub(" ", s)
+    s = _scrub(s)
     return _WS_RE.sub(" ", s).strip()
 
 
@@ -110,7 +117,7 @@ def parse_record(line: str, source: str, line_no: int) -> Page:
     try:
         record = json.loads(line)
     except RecursionError:
-        raise MalformedPageError("the record is nested too deep", source, line_no) from None
+        raise MalformedPageError("the record's JSON is nested too deep", source, line_no) from None
     except ValueError as exc:  # JSONDecodeError, and huge-number conversion limits
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise MalformedPageError(f"the line is not valid JSON ({reason})", source, line_no) from None
@@ -121,8 +128,11 @@ def parse_record(line: str, source: str, line_no: int) -> Page:
     if not trope_id:
         raise MalformedPageError("the record's 'trope_id' is empty", source, line_no)
     description = _string(record, "description", line_no, source, required=True) or ""
-    title = _clean(_string(record, "title", line_no, source) or "") or title_from_id(trope_id)
-    url = (_string(record, "url", line_no, source) or "").strip() or None
+    # optional fields of the wrong type are ignored like missing ones
+    title = record.get("title")
+    title = (_clean(title) if isinstance(title, str) else "") or title_from_id(trope_id)
+    url = record.get("url")
+    url = (url.strip() if isinstance(url, str) else "") or None
 
     page = Page(
         trope_id=trope_id,
