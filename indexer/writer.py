@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import uuid
@@ -16,6 +17,8 @@ from .merge import Trope, text_key
 from .storage import DB_FILE, FAISS_FILE, MANIFEST_FILE, SCHEMA, VECTORS_FILE, fsync_path, versions_dir
 from .vector_index import FaissIndex
 from .wikiwords import split_camel_case
+
+logger = logging.getLogger(__name__)
 
 
 def make_temp_version_dir(index_dir: Path) -> Path:
@@ -79,8 +82,11 @@ def write_manifest(path: Path, manifest: dict) -> None:
 def write_version(tmp_dir: Path, tropes: list[Trope], passages: list[Passage], vectors: np.ndarray,
                   index: FaissIndex, manifest: dict) -> dict:
     """Write every file of a version into `tmp_dir`, fsync them, and return the completed manifest."""
+    logger.info("build stage: writing sqlite")
     write_database(tmp_dir / DB_FILE, tropes, passages)
+    logger.info("build stage: writing vectors")
     write_vectors(tmp_dir / VECTORS_FILE, vectors)
+    logger.info("build stage: writing faiss")
     index.save(tmp_dir / FAISS_FILE)
     manifest = dict(manifest)
     manifest["files"] = {

@@ -9,7 +9,7 @@ from indexer.merge import merge_pages
 from indexer.page import Example, Format, MediaSection, Page
 from indexer.parse import parse_sources
 
-DEBRIS = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</", "\u00a0")
+DEBRIS = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</sup>", "\u00a0")
 
 
 @pytest.fixture(scope="module")

@@ -97,10 +97,9 @@ def test_trope_id_title_and_url_of_sample_pages(name, trope_id, title):
 
 
 def test_example_counts_per_media_folder_match_the_raw_markup():
-    html = read(SAMPLE / "GreenSkinnedSpaceBabe.html")
-    expected = raw_folder_counts(html)
+    expected = raw_folder_counts(read(SAMPLE / "GreenSkinnedSpaceBabe.html"))
     assert len(expected) >= 10 and sum(expected.values()) > 200
-    assert section_counts(parse_text(html, "g.html")[0]) == dict(expected)
+    assert section_counts(parse(SAMPLE / "GreenSkinnedSpaceBabe.html")) == dict(expected)
 
 
 def test_nested_bullets_become_children():
@@ -207,7 +206,7 @@ def test_split_trope_main_page_lists_its_subpages():
 def test_split_trope_subpage_is_the_trope_with_one_media_section(name, media):
     path = SAMPLE / "ActionGirl" / f"{name}.html"
     html = read(path)
-    page = parse_text(html, str(path))[0]
+    page = parse(path)
     assert (page.trope_id, page.title) == ("ActionGirl", "Action Girl")
     assert page.url == f"{SITE}/ActionGirl/{name}"
     assert [s.media for s in page.sections] == [media] == [normalize_media(name)]

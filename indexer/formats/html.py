@@ -498,7 +498,7 @@ def _list_links(lst: Tag) -> list[Link]:
 
 def _find_article(text: str) -> tuple[int, str] | None:
     """(offset, tag name) of the element with id="main-article"."""
-    for m in itertools.islice(re.finditer(r"""\bid\s*=\s*["']?main-article(?=["'\s/>])""", text), 16):
+    for m in itertools.islice(re.finditer(r"""(?<=\s)id\s*=\s*["']?main-article(?=["'\s/>])""", text), 16):
         start = text.rfind("<", 0, m.start())
         if start < 0:
             continue

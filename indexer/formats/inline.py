@@ -24,7 +24,7 @@ from ..wikiwords import trope_id_from_url
 NBSP = "\u00a0"
 
 # Strings that must never survive into parsed text (markup, link marks, footnote debris).
-FORBIDDEN: tuple[str, ...] = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</")
+FORBIDDEN: tuple[str, ...] = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;")
 
 # Bullets may nest this deep; deeper is a broken page.
 MAX_DEPTH = 10
@@ -34,7 +34,9 @@ PRIVATE_RE = re.compile("[\ue000-\ue0ff]")
 NOTE_END = "\ue0f0"  # placed right after a "(note)" parenthetical; resolved by `close_notes`
 
 # One pass, left to right; each hit becomes a space, so no new forbidden string can form.
-_DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;|</", re.IGNORECASE)
+_DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;", re.IGNORECASE)
+# Whole HTML tags left in rendered text ("<i>Hackers</i>"): removed, their text kept.
+_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>\n]{0,200})?\s*/?>")
 _WS_RE = re.compile(r"\s+")
 _NOTE_END_RE = re.compile(NOTE_END + r"(?:(\s*(?=[,.;:!?)\]]|$))|\s*)")
 _URL_FIX_RE = re.compile(r"https?://")
@@ -58,7 +60,7 @@ def split_lines(text: str, source: str) -> list[str]:
 
 def scrub(s: str) -> str:
     """Replace any leftover markup debris (see FORBIDDEN) with a space."""
-    return _DEBRIS_RE.sub(" ", s)
+    return _DEBRIS_RE.sub(" ", _TAG_RE.sub("", s))
 
 
 def collapse_ws(s: str) -> str:

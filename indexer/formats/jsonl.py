@@ -122,7 +122,8 @@ def parse_record(line: str, source: str, line_no: int) -> Page:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise MalformedPageError(f"the line is not valid JSON ({reason})", source, line_no) from None
     if not isinstance(record, dict):
-        raise MalformedPageError(f"the record is a JSON {type(record).__name__}, not an object", source, line_no)
+        kind = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(record), "null")
+        raise MalformedPageError(f"the record is a JSON {kind}, not an object", source, line_no)
 
     trope_id = (_string(record, "trope_id", line_no, source, required=True) or "").strip()
     if not trope_id:
