@@ -218,6 +218,7 @@ def encode_with_cache(
     cache: EmbeddingCache | None,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    checkpoint: int = 2048,
 ) -> tuple[np.ndarray, int, int]:
     """Embed ``texts`` with ``encoder``, reusing and filling ``cache``.
 
@@ -247,9 +248,14 @@ def encode_with_cache(
     reused = len(texts) - computed
     if progress is not None and reused:
         progress(reused)
-    if missing:
-        fresh = encoder.encode([first_text[k] for k in missing], batch_size=batch_size, progress=progress)
-        new_items = dict(zip(missing, fresh))
+    # Longest first, in checkpoints: each checkpoint's vectors are stored before the next one is
+    # encoded, so a build that dies midway keeps what it computed and the next one resumes.
+    missing.sort(key=lambda k: len(first_text[k]), reverse=True)
+    step = max(checkpoint, batch_size)
+    for start in range(0, len(missing), step):
+        keys = missing[start:start + step]
+        fresh = encoder.encode([first_text[k] for k in keys], batch_size=batch_size, progress=progress)
+        new_items = dict(zip(keys, fresh))
         if cache is not None:
             cache.put_many(encoder.fingerprint, encoder.backend, new_items)
         known.update(new_items)

@@ -4,8 +4,8 @@
 Passages are sentences of data/sample/tropes.jsonl descriptions packed to about 60 words
 (packing restarts at successive sentence offsets until there are --passages of them). Prints
 passages/s for a full encode (--batch-size; best of --repeat runs, as a busy machine only
-slows runs down) with the CPU time per passage, the median single-query latency, and each backend's cosine to
-the first backend listed (torch).
+slows runs down) with the CPU time per passage, the median single-query latency, and each
+backend's cosine to the first backend listed (torch).
 
     .venv/bin/python scripts/encoder_speed.py [--passages 300] [--threads N] [--onnx-dir DIR]
 """

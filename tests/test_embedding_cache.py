@@ -84,7 +84,7 @@ def test_second_run_computes_nothing(cache: EmbeddingCache) -> None:
     texts = ["alpha", "beta", "gamma", "beta"]
     first, computed, reused = encode_with_cache(encoder, texts, cache)
     assert (computed, reused) == (3, 1)  # the duplicate "beta" is encoded once
-    assert encoder.seen == ["alpha", "beta", "gamma"]
+    assert sorted(encoder.seen) == ["alpha", "beta", "gamma"]
     np.testing.assert_array_equal(first[1], first[3])
 
     encoder.seen.clear()
@@ -192,3 +192,20 @@ def test_real_encoder_reuses_identical_vectors(encoder: Encoder, tmp_path: Path)
     np.testing.assert_array_equal(first, again)
     assert again.dtype == np.float32 and again.shape == (3, encoder.dim)
     np.testing.assert_allclose(first, encoder.encode(texts), atol=1e-6)
+
+
+def test_a_build_that_dies_midway_keeps_its_finished_checkpoints(cache: EmbeddingCache) -> None:
+    class DiesOnSecondCall(CountingEncoder):
+        def encode(self, texts, batch_size=64, progress=None):
+            if self.seen:
+                raise KeyboardInterrupt("killed")
+            return super().encode(texts, batch_size, progress)
+
+    texts = [f"passage number {i} " * (1 + i % 5) for i in range(10)]
+    dying = DiesOnSecondCall()
+    with pytest.raises(KeyboardInterrupt):
+        encode_with_cache(dying, texts, cache, batch_size=2, checkpoint=4)
+    assert cache.count() == 4  # the first checkpoint was stored before the crash
+    survivor = CountingEncoder()
+    _, computed, reused = encode_with_cache(survivor, texts, cache, batch_size=2, checkpoint=4)
+    assert (computed, reused) == (6, 4)

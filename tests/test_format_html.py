@@ -201,7 +201,8 @@ def test_split_trope_main_page_lists_its_subpages():
 
 
 @pytest.mark.parametrize(
-    "name,media", [("AnimeAndManga", "Anime & Manga"), ("LiveActionTV", "Live-Action TV"), ("VideoGames", "Video Games")]
+    "name,media",
+    [("AnimeAndManga", "Anime & Manga"), ("LiveActionTV", "Live-Action TV"), ("VideoGames", "Video Games")],
 )
 def test_split_trope_subpage_is_the_trope_with_one_media_section(name, media):
     path = SAMPLE / "ActionGirl" / f"{name}.html"
@@ -234,7 +235,8 @@ HEAD = (
 
 
 def page_of(article: str) -> Page:
-    return parse_text(HEAD + f'<div class="article-content" id="main-article">{article}</div></body></html>', "t.html")[0]
+    html = HEAD + f'<div class="article-content" id="main-article">{article}</div></body></html>'
+    return parse_text(html, "t.html")[0]
 
 
 def test_flat_list_without_folders_goes_to_other_or_its_header_media():
