@@ -69,8 +69,8 @@ class BuildOptions:
     # progress hooks (the CLI wires tqdm bars to these)
     on_files: Callable[[int], None] | None = None        # total files to parse
     on_file: Callable[[Path], None] | None = None        # one file parsed
-    on_embed_start: Callable[[int], None] | None = None  # passages to encode (cache misses)
-    on_embedded: Callable[[int], None] | None = None     # n more encoded
+    on_embed_start: Callable[[int], None] | None = None  # passages to embed (reused + encoded)
+    on_embedded: Callable[[int], None] | None = None     # n more done (reused or encoded)
 
 
 @dataclass
@@ -152,7 +152,7 @@ def build_index(opts: BuildOptions) -> BuildSummary:
 
         _stage("chunking")
         t = time.perf_counter()
-        encoder = LazyEncoder(opts.model, backend=opts.backend, on_first_encode=opts.on_embed_start)
+        encoder = LazyEncoder(opts.model, backend=opts.backend)
         counter = TokenCounter(encoder.path)
         settings = ChunkSettings(**{**opts.chunking.as_dict(), "max_tokens": min(opts.chunking.max_tokens, counter.max_tokens)})
         tropes = merge_pages(report.pages)
@@ -165,6 +165,8 @@ def build_index(opts: BuildOptions) -> BuildSummary:
         _stage("embedding")
         t = time.perf_counter()
         cache = EmbeddingCache(index_dir / CACHE_DIR / CACHE_FILE)
+        if opts.on_embed_start is not None:
+            opts.on_embed_start(len(passages))  # progress then counts reused passages first, then encoded ones
         try:
             vectors, computed, reused = encode_with_cache(
                 encoder, [p.embed_text for p in passages], cache, batch_size=opts.batch_size,

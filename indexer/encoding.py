@@ -19,14 +19,12 @@ logger = logging.getLogger(__name__)
 class LazyEncoder:
     """Has the Encoder interface; loads the real encoder on the first `encode` call."""
 
-    def __init__(self, model: str | None = None, backend: str = "torch",
-                 on_first_encode: Callable[[int], None] | None = None):
+    def __init__(self, model: str | None = None, backend: str = "torch"):
         self.path = resolve_model_path(model)
         self.backend = backend
         self.name = model_name(self.path)
         self.fingerprint = model_fingerprint(self.path)
         self.dim = embedding_dim(self.path)
-        self.on_first_encode = on_first_encode
         self._encoder = None
 
     @property
@@ -36,8 +34,6 @@ class LazyEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 64,
                progress: Callable[[int], None] | None = None) -> np.ndarray:
         if self._encoder is None:
-            if self.on_first_encode is not None:
-                self.on_first_encode(len(texts))
             logger.info("loading %s (%s backend) to encode %d passages", self.name, self.backend, len(texts))
             self._encoder = load_encoder(str(self.path), backend=self.backend)
         return self._encoder.encode(texts, batch_size=batch_size, progress=progress)
