@@ -30,7 +30,7 @@ _CANONICAL: dict[str, tuple[str, ...]] = {
     "Music": ("music", "musicvideos"),
     "Mythology & Religion": (
         "mythologyandreligion", "mythsandreligion", "mythology", "religion", "mythsreligion",
-        "religionandmythology", "folklore", "mythologyreligion",
+        "religionandmythology", "folklore", "mythologyreligion", "mythologyandfolklore", "mythsandfolklore",
     ),
     "Newspaper Comics": ("newspapercomicsstrips",),
     "Pinball": ("pinball", "pinballs"),

@@ -102,8 +102,40 @@ def main() -> int:
         return f
 
     for norm in ("max", "z"):
-        for w in (0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+        for w in (0.05, 0.1, 0.15, 0.2):
             evaluate(f"convex norm={norm} w={w}", convex(w, norm))
+
+    vectors = np.asarray(engine.version.vectors)
+
+    def exact(w, agg=0.0):
+        """Every candidate scored by its exact cosine + w * BM25/max; trope score = best + agg * second best."""
+        def f(d_r, d_s, l_r, l_s, qv):
+            cand = np.unique(np.concatenate([d_r, l_r]))
+            sc = vectors[cand] @ qv
+            if len(l_r):
+                sc[np.searchsorted(cand, l_r)] += w * l_s / l_s.max()
+            order = np.argsort(-sc)
+            if not agg:
+                return cand[order]
+            best, second = {}, {}
+            for r, v in zip(cand[order].tolist(), sc[order].tolist()):
+                t = t_of[r]
+                if t not in best:
+                    best[t] = (v, r)
+                elif t not in second:
+                    second[t] = v
+            ranked = sorted(best, key=lambda t: -(best[t][0] + agg * second.get(t, 0.0)))
+            return [best[t][1] for t in ranked]
+        return f
+
+    def evaluate_q(name, fuse):
+        ranks = [trope_rank(fuse(d_r, d_s, l_r, l_s, qv), t_of, tgt) for (tgt, d_r, d_s, l_r, l_s), qv in zip(legs, vecs)]
+        s = summarize(ranks)
+        print(f"{name:40s} R@1 {s['R@1']:.3f}  R@10 {s['R@10']:.3f}  MRR {s['MRR']:.3f}")
+
+    for w in (0.1, 0.15, 0.2, 0.25):
+        for agg in (0.0, 0.1, 0.2):
+            evaluate_q(f"exact w={w} agg={agg}", exact(w, agg))
     return 0
 
 

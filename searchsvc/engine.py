@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -23,7 +24,7 @@ from indexer.storage import IndexVersion
 
 from .errors import InvalidQueryError, NotFoundError
 from .query import MAX_DEPTH, MAX_K, SCOPES, Query, _clean_text, check_k
-from .textmatch import fts_match_expression, highlight, query_terms
+from .textmatch import STOPWORDS, fts_match_expression, highlight, name_key, query_terms
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,12 @@ class EncoderLike(Protocol):
 @dataclass
 class EngineSettings:
     depth: int = MAX_DEPTH            # candidates ranked per leg (paging reaches this far)
+    fusion: str = "convex"            # "convex" (cosine + weighted BM25) or "rrf" (reciprocal rank fusion)
+    lexical_weight: float = 0.1       # convex fusion: weight of BM25 (normalised by the query's best)
     rrf_k: int = 60                   # reciprocal rank fusion constant
-    min_dense_score: float = 0.15     # relevance floor on cosine for dense results
+    title_boost: float = 0.1          # added when the query names the trope's title
+    work_boost: float = 0.05          # added when the query names the passage's work
+    min_dense_score: float = 0.15     # relevance floor on cosine (see README "Relevance floor")
     query_cache_size: int = 4096      # LRU of query embeddings
     bm25_weights: tuple[float, float, float, float] = (1.0, 2.0, 1.5, 2.0)  # text, title, work, terms
 
@@ -104,6 +109,18 @@ class SearchEngine:
                                       dtype=np.int64, count=n)
         self.trope_ids = {r[0]: r[1] for r in conn.execute("SELECT row, trope_id FROM tropes")}
         self.trope_rows_by_id = {v.lower(): k for k, v in self.trope_ids.items()}
+        # names a query can mention: trope titles -> trope row, work titles -> passage rows
+        self.title_keys: dict[str, int] = {}
+        for row, title in conn.execute("SELECT row, title FROM tropes"):
+            key = name_key(title)
+            if len(key) >= 4:
+                self.title_keys.setdefault(key, row)
+        works: dict[str, list[int]] = {}
+        for row, work in conn.execute("SELECT row, work FROM passages WHERE work IS NOT NULL"):
+            key = name_key(work)
+            if len(key) >= 4:
+                works.setdefault(key, []).append(row)
+        self.work_keys = {k: np.asarray(v, dtype=np.int64) for k, v in works.items()}
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -188,8 +205,55 @@ class SearchEngine:
         scores = np.fromiter((-h[1] for h in hits), dtype=np.float32, count=len(hits))  # bm25(): lower is better
         return rows, scores
 
-    def _fuse(self, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray]):
-        """Reciprocal rank fusion of the two ranked lists."""
+    def _named(self, text: str) -> tuple[set[int], np.ndarray]:
+        """Trope rows whose title, and passage rows whose work, the query names (word n-grams)."""
+        words = [w for w in re.findall(r"[^\W_]+", text.lower())][:200]
+        tropes: set[int] = set()
+        work_rows: list[np.ndarray] = []
+        for n in range(1, min(8, len(words)) + 1):
+            for i in range(len(words) - n + 1):
+                if n == 1 and words[i] in STOPWORDS:
+                    continue
+                key = "".join(words[i:i + n])
+                if key in self.title_keys:
+                    tropes.add(self.title_keys[key])
+                if key in self.work_keys:
+                    work_rows.append(self.work_keys[key])
+        rows = np.unique(np.concatenate(work_rows)) if work_rows else np.zeros(0, np.int64)
+        return tropes, rows
+
+    def _hybrid(self, text: str, vector: np.ndarray, allowed: np.ndarray | None, depth: int):
+        """Both legs' candidates, each scored by its exact cosine plus weighted, normalised BM25.
+
+        Every candidate gets its true cosine from the stored vectors (not just the dense leg's), so
+        a passage found only lexically is judged on meaning too; boosts apply when the query names a
+        trope title or a work exactly. `fusion="rrf"` keeps plain reciprocal rank fusion.
+        """
+        s = self.settings
+        d_rows, d_scores = self._dense(vector[None, :], allowed, depth)[0]
+        l_rows, l_scores = self._lexical(text, allowed, depth)
+        if s.fusion == "rrf":
+            return self._rrf((d_rows, d_scores), (l_rows, l_scores))
+        cand = np.unique(np.concatenate([d_rows, l_rows]))
+        if len(cand) == 0:
+            return cand, np.zeros(0, np.float32)
+        cosine = np.asarray(self.version.vectors[cand], dtype=np.float32) @ vector  # normalised: cosine
+        score = cosine.copy()
+        if len(l_rows):
+            best = float(l_scores.max()) or 1.0
+            score[np.searchsorted(cand, l_rows)] += s.lexical_weight * (l_scores / best)
+        tropes, work_rows = self._named(text)
+        if tropes and s.title_boost:
+            score += s.title_boost * np.isin(self.trope_of_row[cand], list(tropes))
+        if len(work_rows) and s.work_boost:
+            score += s.work_boost * np.isin(cand, work_rows)
+        keep = cosine >= s.min_dense_score  # the relevance floor is on meaning, whatever matched lexically
+        cand, score = cand[keep], score[keep]
+        order = np.lexsort((cand, -score))
+        return cand[order], score[order].astype(np.float32)
+
+    def _rrf(self, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray]):
+        """Reciprocal rank fusion of two ranked lists (kept for comparison: `fusion="rrf"`)."""
         k = self.settings.rrf_k
         fused: dict[int, float] = {}
         for rows, _ in (dense, lexical):
@@ -243,8 +307,7 @@ class SearchEngine:
         elif q.mode == "lexical":
             rows, scores = self._lexical(q.text, allowed, depth)
         else:
-            dense = self._dense(vector[None, :], allowed, depth)[0]
-            rows, scores = self._fuse(dense, self._lexical(q.text, allowed, depth))
+            rows, scores = self._hybrid(q.text, vector, allowed, depth)
         return self._collapse(rows, scores, q.group)
 
     # -- public API ---------------------------------------------------------------------------

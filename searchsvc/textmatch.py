@@ -16,6 +16,11 @@ STOPWORDS = frozenset(
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 
 
+def name_key(name: str) -> str:
+    """A title or work name as one lower-case run of letters and digits ("Chekhov's Gun" -> "chekhovsgun")."""
+    return "".join(re.findall(r"[^\W_]+", name.lower()))
+
+
 def query_terms(text: str, limit: int = 32) -> list[str]:
     """Words of a query for BM25: lower-case, stopwords dropped, CamelCase ids also split."""
     terms: list[str] = []
