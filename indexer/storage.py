@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings.compat import backends_compatible, compatible_backends
+
 from .errors import CorruptIndexError, IndexMismatchError, NoIndexError
 from .vector_index import FaissIndex
 
@@ -200,7 +202,8 @@ class IndexVersion:
         return self.faiss_index.search(q, k)
 
 
-def check_manifest(manifest: dict, path: Path, expected_fingerprint: str | None = None) -> None:
+def check_manifest(manifest: dict, path: Path, expected_fingerprint: str | None = None,
+                   query_backend: str | None = None) -> None:
     fmt = manifest.get("format_version")
     if fmt != FORMAT_VERSION:
         raise IndexMismatchError(
@@ -215,10 +218,17 @@ def check_manifest(manifest: dict, path: Path, expected_fingerprint: str | None 
             f"--model (`tropesearch build SOURCES --index-dir {path.parent.parent} --model PATH`) or serve with "
             f"the model the index was built with"
         )
+    index_backend = model.get("backend", "torch")
+    if query_backend and not backends_compatible(index_backend, query_backend):
+        raise IndexMismatchError(
+            f"index at {path} was embedded with the {index_backend} backend, whose vectors do not agree closely "
+            f"enough with {query_backend} queries; serve with --backend "
+            f"{' or '.join(compatible_backends(index_backend))}, or rebuild with --backend {query_backend}"
+        )
 
 
 def load_version(index_dir: Path, version_id: str | None = None, *, expected_fingerprint: str | None = None,
-                 mmap: bool = True) -> IndexVersion:
+                 query_backend: str | None = None, mmap: bool = True) -> IndexVersion:
     """Open the published version (or `version_id`), verifying its manifest and files."""
     index_dir = Path(index_dir)
     version_id = version_id or current_version_id(index_dir)
@@ -235,7 +245,7 @@ def load_version(index_dir: Path, version_id: str | None = None, *, expected_fin
         raise CorruptIndexError(f"index version {path} has no {MANIFEST_FILE}; rebuild the index") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptIndexError(f"index version {path}: {MANIFEST_FILE} is not valid JSON ({exc}); rebuild") from None
-    check_manifest(manifest, path, expected_fingerprint)
+    check_manifest(manifest, path, expected_fingerprint, query_backend)
     counts = manifest.get("counts", {})
     files = manifest.get("files", {})
     for name in (DB_FILE, VECTORS_FILE, FAISS_FILE):

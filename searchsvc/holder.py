@@ -144,7 +144,8 @@ class IndexHolder:
         t0 = time.perf_counter()
         try:
             version = load_version(self.index_dir, version_id,
-                                   expected_fingerprint=getattr(self.encoder, "fingerprint", None))
+                                   expected_fingerprint=getattr(self.encoder, "fingerprint", None),
+                                   query_backend=getattr(self.encoder, "backend", None))
             engine = SearchEngine(version, self.encoder, self.engine_settings)
             if self.warm_up:
                 engine.warm_up()

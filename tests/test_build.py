@@ -156,3 +156,10 @@ def test_sigkill_mid_build_leaves_the_published_version_usable(tmp_path, tiny_in
     # and the next build succeeds and publishes
     summary = _build([REPO / "data" / "sample" / "seeds"], idx)
     assert current_version_id(idx) == summary.version_id != before
+
+
+def test_query_backend_must_agree_with_the_index_backend(tiny_index_dir):
+    """torch and fp32 ONNX vectors agree (cosine >= 0.99), int8 ones do not: such an index is refused."""
+    assert load_version(tiny_index_dir, query_backend="onnx").count > 0
+    with pytest.raises(IndexMismatchError, match="--backend"):
+        load_version(tiny_index_dir, query_backend="onnx-int8")

@@ -89,8 +89,10 @@ def test_description_paragraphs_split_on_blank_lines():
     for page, rec in zip(pages, records()):
         if "\u2022" in rec["description"] or "note\u00a0" in rec["description"]:
             continue
-        blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", rec["description"]) if b.strip()]
-        assert page.description == [unmojibake(b) for b in blocks]
+        blocks = [unmojibake(" ".join(b.split())) for b in re.split(r"\n\s*\n", rec["description"]) if b.strip()]
+        quoted = len(blocks) - len(page.description)  # an opening quote moves to page.quote
+        assert page.description == blocks[quoted:]
+        assert (page.quote is None) == (quoted == 0)
 
 
 def test_examples_grouped_by_normalized_media():
@@ -296,3 +298,24 @@ def test_whole_jsonl_corpus_parses_without_errors():
         assert page.title and page.description
         for value in text_fields(page):
             assert value is None or not DEBRIS_RE.search(value), (page.source, value[:200])
+
+
+def test_opening_quote_and_dialogue_become_the_page_quote():
+    from indexer.formats.jsonl import parse_record
+
+    record = {
+        "trope_id": "LameComeback",
+        "description": "Jesus Quintana: You ready to be beaten, man?\n\nThe Dude: Yeah, well, that's just, like, your "
+                       "opinion, man.\n\nIn a situation where the usual tropes call for a clever rejoinder, the "
+                       "character fumbles.\n\nSee also Stock Comeback.",
+    }
+    page = parse_record(json.dumps(record), "t.jsonl", 1)
+    assert page.quote.startswith("Jesus Quintana: You ready") and "like, your opinion" in page.quote
+    assert page.description[0].startswith("In a situation where")
+    quoted = {"trope_id": "KingInCognito", "description": '"You mean he was the son of the emperor?"\n\n'
+                                                          "The heroes run into a seemingly unimportant person."}
+    page = parse_record(json.dumps(quoted), "t.jsonl", 2)
+    assert page.quote == '"You mean he was the son of the emperor?"'
+    assert page.description == ["The heroes run into a seemingly unimportant person."]
+    only_quote = {"trope_id": "Q", "description": '"Just a quote, nothing else."'}
+    assert parse_record(json.dumps(only_quote), "t.jsonl", 3).quote is None  # never leaves no description

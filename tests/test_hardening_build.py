@@ -452,16 +452,18 @@ def _file_kb(path: Path) -> int:
 
 
 def check_failed_cleanly(index_dir: Path, before: str, rc: int, stderr: str, encoder) -> None:
-    assert rc == 1, f"exit {rc}: {stderr[-2000:]}"
-    assert "Traceback" not in stderr, f"a traceback instead of an error message:\n{stderr[-2500:]}"
-    error_lines = [line for line in stderr.splitlines() if line.startswith("Error:")]
-    assert error_lines, stderr[-2000:]
-    assert any(word in error_lines[0].lower() for word in ("space", "full", "too large", "write")), error_lines[0]
+    # nothing lost, nothing half-written left behind...
     assert current_version_id(index_dir) == before
     assert_answers(index_dir, encoder, expect=before)
     assert list_versions(index_dir) == [before], "a partial version was left under a version name"
     leftovers = [p.name for p in versions_dir(index_dir).iterdir() if p.name.startswith(".tmp-")]
     assert not leftovers, f"temp dirs left behind: {leftovers}"
+    # ... and the user is told, in one line, not with a traceback
+    assert rc == 1, f"exit {rc}: {stderr[-2000:]}"
+    assert "Traceback" not in stderr, f"a traceback instead of an error message:\n{stderr[-2500:]}"
+    error_lines = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert error_lines, stderr[-2000:]
+    assert any(word in error_lines[0].lower() for word in ("space", "full", "too large", "write")), error_lines[0]
 
 
 # headroom on the disk for the new version's files, as a function of the published version's

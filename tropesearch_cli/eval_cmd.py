@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .options import index_dir_option, model_option
-from .engine_loading import open_engine
+from .search_cmd import open_engine
 
 
 @click.command("eval")

@@ -35,7 +35,8 @@ def open_engine(index_dir: str | Path, model: str | None, backend: str) -> Searc
     failure when none is published), then that it was built with this model."""
     version = load_version(Path(index_dir))
     encoder = _encoder_for(model, backend)
-    check_manifest(version.manifest, version.path, getattr(encoder, "fingerprint", None))
+    check_manifest(version.manifest, version.path, getattr(encoder, "fingerprint", None),
+                   getattr(encoder, "backend", None))
     return SearchEngine(version, encoder)
 
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import BinaryInputError, EmptyPageError, MalformedPageError, PageTooLargeError, ParseError
 from ..media import normalize_media
+from .quotes import split_opening_quote
 from ..page import Example, Format, Page
 from ..wikiwords import title_from_id
 
@@ -141,8 +142,8 @@ def parse_record(line: str, source: str, line_no: int) -> Page:
         source=f"{source}:{line_no}",
         format=Format.JSONL,
         url=url,
-        description=_paragraphs(description),
     )
+    page.quote, page.description = split_opening_quote(_paragraphs(description))
     examples = record.get("examples")
     if examples is not None and not isinstance(examples, list):
         raise MalformedPageError(f"'examples' is a {type(examples).__name__}, not a list", source, line_no)
