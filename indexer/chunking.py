@@ -33,7 +33,7 @@ class ChunkSettings:
     """How pages become passages; recorded in the index manifest."""
 
     max_tokens: int = 256           # hard limit: the model's window, special tokens included
-    description_tokens: int = 160   # target size of a description chunk
+    description_tokens: int = 256   # target size of a description chunk (measured: 256 ranks best, README)
     overlap_sentences: int = 1      # sentences shared by consecutive description chunks
     context: str = "title"          # what prefixes the embedded text: "title" or "none"
 

@@ -37,11 +37,11 @@ class EncoderLike(Protocol):
 class EngineSettings:
     depth: int = MAX_DEPTH            # candidates ranked per leg (paging reaches this far)
     fusion: str = "convex"            # "convex" (cosine + weighted BM25) or "rrf" (reciprocal rank fusion)
-    lexical_weight: float = 0.1       # convex fusion: weight of BM25 (normalised by the query's best)
+    lexical_weight: float = 0.15      # convex fusion: weight of BM25 (normalised by the query's best)
     rrf_k: int = 60                   # reciprocal rank fusion constant
     title_boost: float = 0.1          # added when the query names the trope's title
     work_boost: float = 0.05          # added when the query names the passage's work
-    min_dense_score: float = 0.15     # relevance floor on cosine (see README "Relevance floor")
+    min_dense_score: float = 0.25     # relevance floor on cosine (see README "Relevance floor")
     search_threads: int = 1           # FAISS OpenMP threads per query: more only oversubscribes a small CPU
     query_cache_size: int = 4096      # LRU of query embeddings
     bm25_weights: tuple[float, float, float, float] = (1.0, 2.0, 1.5, 2.0)  # text, title, work, terms

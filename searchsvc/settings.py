@@ -136,8 +136,10 @@ SETTINGS: tuple[Setting, ...] = (
         "Sentence-transformers model directory; empty = the bundled all-MiniLM-L6-v2. Must be the model the "
         "index was built with."
     ), _optional_str),
-    Setting("BACKEND", "torch", (
-        f"Embedding backend for queries: {', '.join(BACKENDS)}."
+    Setting("BACKEND", "onnx", (
+        f"Embedding backend for queries: {', '.join(BACKENDS)}. The default, onnx (fp32 ONNX Runtime, exported "
+        "once from the bundled weights into ~/.cache/tropesearch/onnx), gives the same vectors as torch "
+        "(cosine >= 0.99) about 4x faster; an index built with onnx-int8 needs onnx-int8 queries."
     ), _choice(*BACKENDS)),
     Setting("MODEL_THREADS", 0, (
         "CPU threads torch may use to encode queries in each process; 0 = the CPU count divided by WORKERS "

@@ -143,7 +143,7 @@ def test_seed_x_men_bullet(seed):
 
 
 def test_seed_works(seed):
-    films = seed.section("Films").examples
+    films = seed.section("Live-Action Films").examples
     gq = films[0]
     assert gq.work == "Galaxy Quest" and len(gq.children) == 3
     assert find(films, "In Guardians of the Galaxy Vol. 2").work is None  # "In _Work_," is not guessed
@@ -192,7 +192,7 @@ def test_seed_escapes_italics_and_stray_pmwiki_quotes(seed):
 
 
 def test_seed_note_marks_are_removed_cleanly(seed):
-    films = seed.section("Films").examples
+    films = seed.section("Live-Action Films").examples
     assert find(films, "The sequel, Into Darkness").text.endswith("twins. What a stud.")
     moore = find(seed.section("Comic Books").examples, "Alan Moore did")
     assert "for Omega Men. In short: a blue-skinned space babe" in moore.text

@@ -110,7 +110,10 @@ def cli_build(index_dir: Path, sources, *, kill_at: str | None = None, delay: fl
                 proc.kill()
                 break
         proc.wait(timeout=timeout)
-        lines.extend(proc.stderr.read().splitlines(keepends=True))
+        rest = proc.stderr.read().splitlines(keepends=True)
+        lines.extend(rest)
+        # what it got to between the stage we waited for and the kill
+        stages.extend(line.rstrip().split("build stage: ", 1)[1] for line in rest if "build stage: " in line)
     finally:
         if killer is not None:
             killer.cancel()

@@ -99,7 +99,8 @@ def test_page_groups_by_trope_by_default_with_a_toggle(client, tiny_version):
     assert toggle and args_of(toggle[0]["href"])["group"] == ["passage"]
     html2, page2 = get_page(client, toggle[0]["href"])
     assert "matching passage" in html2
-    assert len(page2.links_with("trope-link")) == min(10, tiny_version.count)
+    total = client.get("/api/search", query_string={"q": "love", "group": "passage"}).get_json()["total"]
+    assert len(page2.links_with("trope-link")) == min(10, total) > 0
     back = [link for link in page2.links if link["text"] == "By trope"]
     assert args_of(back[0]["href"])["group"] == ["trope"]
 

@@ -78,7 +78,7 @@ def run_dev(app_config: dict, settings: dict) -> None:
 @click.option("--model", default=None,
               help="Model directory the index was built with. [default: the bundled model; env TROPESEARCH_MODEL]")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
-              help="Embedding backend. [default: torch; env TROPESEARCH_BACKEND]")
+              help="Query embedding backend. [default: onnx; env TROPESEARCH_BACKEND]")
 @click.option("--dev", is_flag=True,
               help="Flask's development server with auto-reload (one process; not for production).")
 def serve(index_dir, host, port, workers, threads, model, backend, dev):

@@ -35,8 +35,6 @@ NOTE_END = "\ue0f0"  # placed right after a "(note)" parenthetical; resolved by 
 
 # One pass, left to right; each hit becomes a space, so no new forbidden string can form.
 _DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;", re.IGNORECASE)
-# Whole HTML tags left in rendered text ("<i>Hackers</i>"): removed, their text kept.
-_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>\n]{0,200})?\s*/?>")
 _WS_RE = re.compile(r"\s+")
 _NOTE_END_RE = re.compile(NOTE_END + r"(?:(\s*(?=[,.;:!?)\]]|$))|\s*)")
 _URL_FIX_RE = re.compile(r"https?://")
@@ -60,7 +58,7 @@ def split_lines(text: str, source: str) -> list[str]:
 
 def scrub(s: str) -> str:
     """Replace any leftover markup debris (see FORBIDDEN) with a space."""
-    return _DEBRIS_RE.sub(" ", _TAG_RE.sub("", s))
+    return _DEBRIS_RE.sub(" ", s)
 
 
 def collapse_ws(s: str) -> str:
