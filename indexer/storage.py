@@ -180,26 +180,28 @@ class IndexVersion:
     def search_vectors(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None):
         """Top-k rows by cosine (inner product of normalised vectors), optionally within `allowed` rows.
 
-        A filter narrower than the whole index is answered exactly over the allowed rows, so a filter
-        never starves the result list; the ANN/FAISS index answers unfiltered queries.
+        A flat index, and any filter, is answered exactly over the stored vectors, so a filter never
+        starves the result list; an ANN index answers unfiltered queries.
         """
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if allowed is not None:
-            allowed = np.asarray(allowed, dtype=np.int64)
-            if len(allowed) == 0:
-                return (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64))
-            sub = self.vectors[allowed]
-            scores = q @ sub.T  # cosine
-            k_eff = min(k, len(allowed))
-            top = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
-            order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-            top = np.take_along_axis(top, order, axis=1)
-            out_s = np.full((len(q), k), -np.inf, np.float32)
-            out_i = np.full((len(q), k), -1, np.int64)
-            out_s[:, :k_eff] = np.take_along_axis(scores, top, axis=1)
-            out_i[:, :k_eff] = allowed[top]
+        if allowed is None and self.faiss_index.index_type != "flat":
+            return self.faiss_index.search(q, k)
+        # Exact search as one matrix product over the memory-mapped vectors: about twice as fast
+        # as IndexFlatIP for one query (bench/scale.json), and the way a filter never starves.
+        sub = self.vectors if allowed is None else self.vectors[np.asarray(allowed, dtype=np.int64)]
+        rows = None if allowed is None else np.asarray(allowed, dtype=np.int64)
+        out_s = np.full((len(q), k), -np.inf, np.float32)
+        out_i = np.full((len(q), k), -1, np.int64)
+        if len(sub) == 0:
             return out_s, out_i
-        return self.faiss_index.search(q, k)
+        scores = q @ np.asarray(sub).T  # cosine
+        k_eff = min(k, scores.shape[1])
+        top = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+        order = np.lexsort((top, -np.take_along_axis(scores, top, axis=1)), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        out_s[:, :k_eff] = np.take_along_axis(scores, top, axis=1)
+        out_i[:, :k_eff] = top if rows is None else rows[top]
+        return out_s, out_i
 
 
 def check_manifest(manifest: dict, path: Path, expected_fingerprint: str | None = None,

@@ -86,9 +86,9 @@ def configs(n: int, dim: int):
     yield "flat-faiss", lambda: faiss.IndexFlatIP(dim), {}
     for ef in (64, 128):
         yield f"hnsw32-ef{ef}", lambda: faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT), {"efSearch": ef}
-    for nprobe in (8, 16, 32):
+    for nprobe in (8, 16, 32, 64):
         yield f"ivf{nlist}-flat-np{nprobe}", lambda: faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT), {"nprobe": nprobe}
-    for nprobe in (16, 32):
+    for nprobe in (16, 32, 64, 128):
         yield f"ivf{nlist}-sq8-np{nprobe}", lambda: faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT), {"nprobe": nprobe}
     for nprobe in (16, 32):
         yield f"ivf{nlist}-pq48-np{nprobe}-rf", lambda: faiss.IndexRefineFlat(faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, 48, 8, faiss.METRIC_INNER_PRODUCT)), {"nprobe": nprobe, "k_factor": 4}

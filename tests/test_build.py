@@ -57,6 +57,7 @@ def test_ann_indexes_reach_recall_floor_against_flat(tiny_version):
     exact = build_vector_index(vectors, "flat")
     assert recall_at_k(build_vector_index(vectors, "hnsw"), exact, queries) >= 0.95
     assert recall_at_k(build_vector_index(vectors, "ivf"), exact, queries) >= 0.90
+    assert recall_at_k(build_vector_index(vectors, "ivf-sq8"), exact, queries) >= 0.90
 
 
 def test_filtered_vector_search_never_starves(tiny_version, encoder):

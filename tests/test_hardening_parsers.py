@@ -300,7 +300,7 @@ def test_decode_bytes_gives_clean_text_or_a_parse_error(data):
     except ParseError as exc:
         check_error(exc, "fuzz")
         return
-    assert "\x00" not in text and text.strip()
+    assert "\x00" not in text
     text.encode("utf-8")   # strict: no lone surrogates
 
 
@@ -337,19 +337,36 @@ def test_parse_sources_on_any_bytes_never_raises(files, named, fmt):
 
 # -- time and memory bounds (measured in a child process) -----------------------------------------
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from indexer.parse import parse_sources
+
+def status(key):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+
+def reset_peak():
+    # VmHWM is the peak RSS of this image (ru_maxrss would carry the parent's peak across exec);
+    # writing 5 to clear_refs resets it to the current RSS
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
 args = json.loads(sys.argv[1])
 with open(args["out"], "a", encoding="utf-8") as out:
     for case in args["cases"]:
         out.write(json.dumps({"started": case["name"]}) + "\n")
         out.flush()
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        reset_peak()
+        rss0 = status("VmRSS")
         t0 = time.perf_counter()
         report = parse_sources(case["paths"], case.get("format"), max_bytes=case.get("max_bytes", 16 << 20))
         out.write(json.dumps({
             "name": case["name"], "seconds": time.perf_counter() - t0,
-            "rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024,
+            "rss_growth_mb": status("VmHWM") - rss0,
             "pages": len(report.pages), "examples": sum(p.example_count() for p in report.pages),
             "n_skipped": len(report.skipped),
             "skipped": [[type(e).__name__, e.reason, e.line] for e in report.skipped[:20]],
@@ -361,7 +378,7 @@ with open(args["out"], "a", encoding="utf-8") as out:
 
 def run_bounded(cases: list[dict], timeout: float) -> dict[str, dict]:
     """Parse each case (paths, format, max_bytes) in a fresh interpreter, one after the other,
-    measuring wall time and peak-RSS growth; a run past `timeout` s fails the test and names the
+    measuring wall time and peak-RSS growth (VmHWM); a run past `timeout` s fails the test and names the
     case it was stuck in (a hang or a quadratic blow-up)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "results.jsonl"
@@ -432,13 +449,13 @@ def check_big(results: dict, seconds: float, rss_mb: float) -> None:
 
 def test_one_megabyte_pages_of_every_format_within_bounds(tmp_path):
     results = run_bounded(write_pages(tmp_path, 1 * MB), timeout=60)
-    check_big(results, seconds=5, rss_mb=150)
+    check_big(results, seconds=5, rss_mb=100)
 
 
 @pytest.mark.slow
 def test_five_megabyte_pages_of_every_format_within_bounds(tmp_path):
     results = run_bounded(write_pages(tmp_path, 5 * MB), timeout=240)
-    check_big(results, seconds=30, rss_mb=500)
+    check_big(results, seconds=30, rss_mb=300)
     print({name: (round(r["seconds"], 2), round(r["rss_growth_mb"])) for name, r in results.items()})
 
 
@@ -456,7 +473,7 @@ def test_a_50_megabyte_page_is_refused_fast_and_small(tmp_path):
         cls, reason, _ = r["skipped"][0]
         assert cls == PageTooLargeError.__name__ and "larger than 16 MiB" in reason, r
         assert r["seconds"] < 3, r
-        assert r["rss_growth_mb"] < 80, r
+        assert r["rss_growth_mb"] < 40, r
 
 
 def test_a_100_megabyte_jsonl_record_is_reported_and_bounded(tmp_path):
@@ -506,7 +523,7 @@ def check_bombs(results: dict, seconds: float) -> None:
 def test_markup_bombs_through_format_detection(tmp_path):
     """200 KB of one repeated token, format auto-detected: each file in under 2 s.
     (`{` x 200,000 took minutes: detect.py's `\\{\\{[^}\\n]+\\}\\}` rescans to the end from every `{{`.)"""
-    check_bombs(run_bounded(write_bombs(tmp_path, 200_000, [None]), timeout=40), seconds=2)
+    check_bombs(run_bounded(write_bombs(tmp_path, 200_000, [None]), timeout=30), seconds=2)
 
 
 def test_markup_bombs_in_every_format(tmp_path):
@@ -520,7 +537,7 @@ def test_markup_bombs_of_a_megabyte(tmp_path):
     check_bombs(run_bounded(cases, timeout=600), seconds=10)
 
 
-def test_a_jsonl_file_with_a_million_bad_lines_stays_bounded(tmp_path):
+def test_a_jsonl_file_with_200000_bad_lines_stays_bounded(tmp_path):
     """A JSONL export whose tail is garbage (one good record, then 200,000 bad lines, 400 KB): the
     good record parses and the bad lines cost bounded time and memory (each kept error held its
     traceback: 1,000,000 bad lines took 71 s and 2.7 GB)."""
