@@ -159,6 +159,9 @@ class SearchEngine:
                 self._query_vectors.put(keys[i], vec)
         return out
 
+    def clear_query_cache(self) -> None:
+        self._query_vectors = _LRU(self.settings.query_cache_size)
+
     def warm_up(self) -> None:
         """Run one real query through every leg so the first user query pays no load cost."""
         self.search(Query("warm up query", k=1, mode="hybrid").validated())
