@@ -133,7 +133,7 @@ TEN_KB = "x" * 10_240
     ("/api/search?q=love&mode=bogus", ("mode", "hybrid")),
     ("/api/search?q=love&mode=", ("mode",)),
     ("/api/search?q=love&mode=%00", ("mode",)),
-    ("/api/search?q=love&group=%ff", ("group",)),
+    ("/api/search?q=love&group=%C3%A9", ("group",)),
     ("/api/search?q=love&kind=%3Cscript%3E", ("kind",)),
     ("/api/search?q=love&facets=%00", ("facets",)),
     (f"/api/search?q=love&media={'m' * 500}", ("too long",)),
