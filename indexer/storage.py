@@ -263,6 +263,8 @@ def load_version(index_dir: Path, version_id: str | None = None, *, expected_fin
         vectors = np.load(path / VECTORS_FILE, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise CorruptIndexError(f"index version {path}: {VECTORS_FILE} is unreadable ({exc}); rebuild") from None
+    # a plain ndarray view of the memory map: same pages, without np.memmap's per-access overhead
+    vectors = np.asarray(vectors)
     if vectors.ndim != 2 or vectors.shape[0] != counts.get("passages") or vectors.shape[1] != manifest["model"]["dim"]:
         raise CorruptIndexError(f"index version {path}: {VECTORS_FILE} has shape {vectors.shape}, manifest disagrees")
     try:
