@@ -19,7 +19,7 @@ from indexer.page import Example, Format, Page
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "sample" / "seeds"
 MARKDOWN_SEED = SEEDS / "002_757896695408fafc.txt"
 
-FORBIDDEN = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</")
+FORBIDDEN = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</sup>")
 
 
 def texts(page: Page):

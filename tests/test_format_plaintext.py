@@ -16,7 +16,7 @@ from indexer.page import Format, Page
 SEEDS = Path(__file__).resolve().parent.parent / "data" / "sample" / "seeds"
 PLAINTEXT_SEED = SEEDS / "001_d5d032353f865b22.txt"
 
-FORBIDDEN = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</")
+FORBIDDEN = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</sup>")
 
 
 def texts(page: Page):

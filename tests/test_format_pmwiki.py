@@ -17,7 +17,7 @@ SEEDS = Path(__file__).resolve().parent.parent / "data" / "sample" / "seeds"
 PMWIKI_SEED = SEEDS / "000_7b236ed267aafff7.txt"
 PLAINTEXT_SEED = SEEDS / "001_d5d032353f865b22.txt"
 
-FORBIDDEN = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</")
+FORBIDDEN = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;", "</sup>")
 
 
 def texts(page: Page):

@@ -24,7 +24,7 @@ from ..wikiwords import trope_id_from_url
 NBSP = "\u00a0"
 
 # Strings that must never survive into parsed text (markup, link marks, footnote debris).
-FORBIDDEN: tuple[str, ...] = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "&nbsp;")
+FORBIDDEN: tuple[str, ...] = ("[[", "]]", "{{", "}}", "''", '["http', "<sup>", "</sup>", "&nbsp;")
 
 # Bullets may nest this deep; deeper is a broken page.
 MAX_DEPTH = 10
@@ -34,7 +34,7 @@ PRIVATE_RE = re.compile("[\ue000-\ue0ff]")
 NOTE_END = "\ue0f0"  # placed right after a "(note)" parenthetical; resolved by `close_notes`
 
 # One pass, left to right; each hit becomes a space, so no new forbidden string can form.
-_DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;", re.IGNORECASE)
+_DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|</?sup>|&nbsp;", re.IGNORECASE)
 _WS_RE = re.compile(r"\s+")
 _NOTE_END_RE = re.compile(NOTE_END + r"(?:(\s*(?=[,.;:!?)\]]|$))|\s*)")
 _URL_FIX_RE = re.compile(r"https?://")
