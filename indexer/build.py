@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import logging
 import shutil
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -134,96 +135,106 @@ def _stage(name: str) -> None:
 def build_index(opts: BuildOptions) -> BuildSummary:
     """Run a whole build and publish it. Raises NothingToIndexError when no page could be indexed."""
     t0 = time.perf_counter()
-    stages: dict[str, float] = {}
     index_dir = Path(opts.index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     with _BuildLock(index_dir):
-        _stage("parsing")
-        t = time.perf_counter()
-        report = parse_sources(
-            opts.sources, opts.format, manifest=opts.manifest, max_bytes=opts.max_page_bytes,
-            progress=opts.on_file, on_files=opts.on_files,
+        try:
+            return _build_locked(opts, index_dir, t0)
+        except (OSError, sqlite3.Error, RuntimeError) as exc:
+            # disk full, permissions, a FAISS write error: the published version is untouched
+            detail = " ".join(str(exc).split())[:300]
+            raise BuildError(f"could not write the new version ({type(exc).__name__}: {detail}); "
+                             f"the published version in {index_dir} is unchanged") from exc
+
+
+def _build_locked(opts: BuildOptions, index_dir: Path, t0: float) -> "BuildSummary":
+    stages: dict[str, float] = {}
+    _stage("parsing")
+    t = time.perf_counter()
+    report = parse_sources(
+        opts.sources, opts.format, manifest=opts.manifest, max_bytes=opts.max_page_bytes,
+        progress=opts.on_file, on_files=opts.on_files,
+    )
+    skipped = [(e.source or "?", str(e)) for e in report.skipped]
+    stages["parse"] = time.perf_counter() - t
+    if not report.pages:
+        reasons = "; ".join(msg for _, msg in skipped[:5]) or "no page files found"
+        raise NothingToIndexError(f"nothing could be indexed from {', '.join(map(str, opts.sources))}: {reasons}")
+
+    _stage("chunking")
+    t = time.perf_counter()
+    encoder = LazyEncoder(opts.model, backend=opts.backend)
+    counter = TokenCounter(encoder.path)
+    settings = ChunkSettings(**{**opts.chunking.as_dict(), "max_tokens": min(opts.chunking.max_tokens, counter.max_tokens)})
+    tropes = merge_pages(report.pages)
+    passages: list[Passage] = chunk_tropes(tropes, Chunker(counter, settings))
+    passages = _drop_duplicate_ids(passages)
+    stages["chunk"] = time.perf_counter() - t
+    if not passages:
+        raise NothingToIndexError("the pages parsed but produced no passages (no description or examples)")
+
+    _stage("embedding")
+    t = time.perf_counter()
+    cache = EmbeddingCache(index_dir / CACHE_DIR / CACHE_FILE)
+    if opts.on_embed_start is not None:
+        opts.on_embed_start(len(passages))  # progress then counts reused passages first, then encoded ones
+    try:
+        vectors, computed, reused = encode_with_cache(
+            encoder, [p.embed_text for p in passages], cache, batch_size=opts.batch_size,
+            progress=opts.on_embedded,
         )
-        skipped = [(e.source or "?", str(e)) for e in report.skipped]
-        stages["parse"] = time.perf_counter() - t
-        if not report.pages:
-            reasons = "; ".join(msg for _, msg in skipped[:5]) or "no page files found"
-            raise NothingToIndexError(f"nothing could be indexed from {', '.join(map(str, opts.sources))}: {reasons}")
+    finally:
+        cache.close()
+    stages["embed"] = time.perf_counter() - t
 
-        _stage("chunking")
-        t = time.perf_counter()
-        encoder = LazyEncoder(opts.model, backend=opts.backend)
-        counter = TokenCounter(encoder.path)
-        settings = ChunkSettings(**{**opts.chunking.as_dict(), "max_tokens": min(opts.chunking.max_tokens, counter.max_tokens)})
-        tropes = merge_pages(report.pages)
-        passages: list[Passage] = chunk_tropes(tropes, Chunker(counter, settings))
-        passages = _drop_duplicate_ids(passages)
-        stages["chunk"] = time.perf_counter() - t
-        if not passages:
-            raise NothingToIndexError("the pages parsed but produced no passages (no description or examples)")
+    _stage("indexing")
+    t = time.perf_counter()
+    index = build_vector_index(vectors, opts.index_type)
+    recall = _ann_recall(index, vectors) if index.index_type != "flat" else None
+    stages["index"] = time.perf_counter() - t
 
-        _stage("embedding")
-        t = time.perf_counter()
-        cache = EmbeddingCache(index_dir / CACHE_DIR / CACHE_FILE)
-        if opts.on_embed_start is not None:
-            opts.on_embed_start(len(passages))  # progress then counts reused passages first, then encoded ones
-        try:
-            vectors, computed, reused = encode_with_cache(
-                encoder, [p.embed_text for p in passages], cache, batch_size=opts.batch_size,
-                progress=opts.on_embedded,
-            )
-        finally:
-            cache.close()
-        stages["embed"] = time.perf_counter() - t
+    version_id = new_version_id()
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "tropesearch_version": tropesearch_version(),
+        "version_id": version_id,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": {
+            "name": encoder.name, "fingerprint": encoder.fingerprint, "dim": int(vectors.shape[1]),
+            "backend": encoder.backend, "max_tokens": counter.max_tokens,
+        },
+        "metric": "inner_product",  # on L2-normalised vectors: cosine similarity
+        "index": {"type": index.index_type, "requested": opts.index_type, "params": index.params(),
+                  "recall_at_10": recall},
+        "chunking": settings.as_dict(),
+        "counts": {
+            "pages": len(report.pages), "tropes": len(tropes), "passages": len(passages),
+            "by_kind": dict(Counter(p.kind for p in passages)),
+            "by_media": dict(Counter(p.media for p in passages if p.media)),
+            "skipped_files": len(skipped),
+        },
+        "sources": {str(f): file_sha256(f) for f in report.files},
+        "embeddings": {"computed": computed, "reused": reused},
+    }
 
-        _stage("indexing")
-        t = time.perf_counter()
-        index = build_vector_index(vectors, opts.index_type)
-        recall = _ann_recall(index, vectors) if index.index_type != "flat" else None
-        stages["index"] = time.perf_counter() - t
+    _stage("writing")
+    t = time.perf_counter()
+    tmp = make_temp_version_dir(index_dir)
+    try:
+        manifest = write_version(tmp, tropes, passages, vectors, index, manifest)
+        finalize_version_dir(tmp, version_id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    stages["write"] = time.perf_counter() - t
 
-        version_id = new_version_id()
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "tropesearch_version": tropesearch_version(),
-            "version_id": version_id,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": {
-                "name": encoder.name, "fingerprint": encoder.fingerprint, "dim": int(vectors.shape[1]),
-                "backend": encoder.backend, "max_tokens": counter.max_tokens,
-            },
-            "metric": "inner_product",  # on L2-normalised vectors: cosine similarity
-            "index": {"type": index.index_type, "requested": opts.index_type, "params": index.params(),
-                      "recall_at_10": recall},
-            "chunking": settings.as_dict(),
-            "counts": {
-                "pages": len(report.pages), "tropes": len(tropes), "passages": len(passages),
-                "by_kind": dict(Counter(p.kind for p in passages)),
-                "by_media": dict(Counter(p.media for p in passages if p.media)),
-                "skipped_files": len(skipped),
-            },
-            "sources": {str(f): file_sha256(f) for f in report.files},
-            "embeddings": {"computed": computed, "reused": reused},
-        }
-
-        _stage("writing")
-        t = time.perf_counter()
-        tmp = make_temp_version_dir(index_dir)
-        try:
-            manifest = write_version(tmp, tropes, passages, vectors, index, manifest)
-            finalize_version_dir(tmp, version_id)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        stages["write"] = time.perf_counter() - t
-
-        _stage("publishing")
-        publish_version(index_dir, version_id)
-        removed = prune_versions(index_dir, opts.keep_versions)
-        if removed:
-            logger.info("pruned old versions: %s", ", ".join(removed))
-        _stage("done")
-        manifest["build_seconds"] = round(time.perf_counter() - t0, 3)
+    _stage("publishing")
+    publish_version(index_dir, version_id)
+    removed = prune_versions(index_dir, opts.keep_versions)
+    if removed:
+        logger.info("pruned old versions: %s", ", ".join(removed))
+    _stage("done")
+    manifest["build_seconds"] = round(time.perf_counter() - t0, 3)
     return BuildSummary(
         version_id=version_id, index_dir=index_dir, pages=len(report.pages), tropes=len(tropes),
         passages=len(passages), by_kind=manifest["counts"]["by_kind"], by_media=manifest["counts"]["by_media"],

@@ -9,12 +9,14 @@ from .errors import EmptyPageError, UnknownFormatError
 from .page import Format
 
 _HTML_RE = re.compile(r"^\s*(?:<!DOCTYPE\s+html|<html\b|<head\b|<body\b|<div\b|<meta\b)", re.IGNORECASE)
-_HTML_TAG_RE = re.compile(r"</?(?:p|div|span|ul|li|a|em|strong|h[1-6]|br)\b[^>]*>", re.IGNORECASE)
+# `[^<>]`, not `[^>]`: from every `<a` the scan stops at the next `<`, so a run of unclosed tags
+# is linear, not quadratic
+_HTML_TAG_RE = re.compile(r"</?(?:p|div|span|ul|li|a|em|strong|h[1-6]|br)\b[^<>]*>", re.IGNORECASE)
 _PLAINTEXT_LINK_RE = re.compile(r'\["https?://[^"\]]*"\]')
 _MD_BULLET_RE = re.compile(r"^ {0,12}-   \S", re.MULTILINE)
 _MD_MARKS_RE = re.compile(r"^## |<sup>note|^___\s*$|open/close all folders|\\\[|^\u00a0{2,}\S", re.MULTILINE)
 _PMWIKI_MARKS_RE = re.compile(
-    r"\[\[(?:folder|/folder|note|/note|spoiler|quoteblock|AC:)|\{\{[^}\n]+\}\}|''[^'\n]|^!!|^->|^\*{1,3} \S|\[\[[A-Z][A-Za-z0-9]+[ \]]",
+    r"\[\[(?:folder|/folder|note|/note|spoiler|quoteblock|AC:)|\{\{[^{}\n]+\}\}|''[^'\n]|^!!|^->|^\*{1,3} \S|\[\[[A-Z][A-Za-z0-9]+[ \]]",
     re.MULTILINE,
 )
 _WIKIWORD_RE = re.compile(r"(?<![\w/])[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*){1,}(?![\w])")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .detect import detect_format
-from .errors import MissingTitleError, ParseError
+from .errors import MissingTitleError, PageTooLargeError, ParseError
 from .formats import parser_for
 from .manifest_files import MANIFEST_NAME, ManifestEntry, load_manifest
 from .page import Format, Page
@@ -39,6 +39,14 @@ def _as_format(fmt: Format | str | None) -> Format | None:
         raise ParseError(f"unknown format {fmt!r}; choose one of: {choices}") from None
 
 
+def _is_file(text: str) -> bool:
+    """True when `text` names an existing file; a text no file system accepts as a name is not one."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):   # ENAMETOOLONG, EACCES, ...
+        return False
+
+
 def parse_all(
     path_or_text: str | os.PathLike,
     format: Format | str | None = None,
@@ -53,7 +61,7 @@ def parse_all(
     fmt = _as_format(format)
     if isinstance(path_or_text, os.PathLike) or (
         isinstance(path_or_text, str) and "\n" not in path_or_text and len(path_or_text) < 4096
-        and Path(path_or_text).is_file()
+        and _is_file(path_or_text)
     ):
         path = Path(path_or_text)
         source = source or str(path)
@@ -142,10 +150,13 @@ def _iter_jsonl_pages(path: Path, max_bytes: int) -> Iterator[Page | ParseError]
 
     def lines():
         with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, 1):
+            lineno = 0
+            while raw := fh.readline(max_bytes + 1):   # never more than the limit in memory
+                lineno += 1
                 if len(raw) > max_bytes:
-                    yield ""  # keeps numbering; reported below
-                    logger.warning("%s:%d: record larger than %d bytes skipped", path, lineno, max_bytes)
+                    while raw and not raw.endswith(b"\n"):   # the rest of the line, in bounded pieces
+                        raw = fh.readline(1 << 20)
+                    yield PageTooLargeError(f"the record is larger than {max_bytes} bytes", str(path), lineno)
                     continue
                 try:
                     yield decode_bytes(raw, f"{path}:{lineno}") if raw.strip() else ""

@@ -66,10 +66,15 @@ def versions_dir(index_dir: Path) -> Path:
 
 def current_version_id(index_dir: Path) -> str | None:
     """The published version's id, or None when nothing was published yet."""
+    path = Path(index_dir) / CURRENT_NAME
     try:
-        value = (Path(index_dir) / CURRENT_NAME).read_text(encoding="utf-8").strip()
+        value = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorruptIndexError(f"cannot read {path} ({exc}); rebuild the index to publish a new version") from None
+    if value and (len(value) > 100 or not all(c.isalnum() or c in "-_T" for c in value)):
+        raise CorruptIndexError(f"{path} does not name a version ({value[:40]!r}); rebuild the index")
     return value or None
 
 
@@ -212,7 +217,9 @@ def check_manifest(manifest: dict, path: Path, expected_fingerprint: str | None 
             f"index at {path} has format version {fmt}, this tropesearch reads {FORMAT_VERSION}; "
             f"rebuild it with `tropesearch build SOURCES --index-dir {path.parent.parent}`"
         )
-    model = manifest.get("model", {})
+    model = manifest.get("model")
+    if not isinstance(model, dict) or not model.get("fingerprint") or not model.get("dim"):
+        raise CorruptIndexError(f"index version {path}: {MANIFEST_FILE} does not describe its model; rebuild the index")
     if expected_fingerprint and model.get("fingerprint") != expected_fingerprint:
         raise IndexMismatchError(
             f"index at {path} was built with model {model.get('name')} (fingerprint {model.get('fingerprint')}), "
@@ -247,8 +254,20 @@ def load_version(index_dir: Path, version_id: str | None = None, *, expected_fin
         raise CorruptIndexError(f"index version {path} has no {MANIFEST_FILE}; rebuild the index") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptIndexError(f"index version {path}: {MANIFEST_FILE} is not valid JSON ({exc}); rebuild") from None
-    check_manifest(manifest, path, expected_fingerprint, query_backend)
-    counts = manifest.get("counts", {})
+    if not isinstance(manifest, dict):
+        raise CorruptIndexError(f"index version {path}: {MANIFEST_FILE} is not a JSON object; rebuild the index")
+    try:
+        check_manifest(manifest, path, expected_fingerprint, query_backend)
+        return _open_files(index_dir, version_id, path, manifest, mmap)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise CorruptIndexError(
+            f"index version {path}: {MANIFEST_FILE} is incomplete or malformed ({type(exc).__name__}: {exc}); "
+            "rebuild the index"
+        ) from None
+
+
+def _open_files(index_dir: Path, version_id: str, path: Path, manifest: dict, mmap: bool = True) -> IndexVersion:
+    counts = manifest["counts"]
     files = manifest.get("files", {})
     for name in (DB_FILE, VECTORS_FILE, FAISS_FILE):
         file = path / name

@@ -6,7 +6,9 @@ are validated before the index is touched, so a bad request is a 400 even while 
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -20,6 +22,15 @@ ops = Blueprint("ops", __name__)
 DEFAULT_K = 10
 SIMILAR_BODY_FIELDS = ("text", "k")
 _INT_RE = re.compile(r"[+-]?\d{1,9}")
+
+
+@api.before_request
+def _query_string_is_utf8() -> None:
+    """Werkzeug keeps an undecodable %-escape as literal text; say so instead of searching for it."""
+    try:
+        unquote_to_bytes(request.query_string).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidQueryError("the query string is not valid UTF-8: %-escapes must encode UTF-8 text") from None
 
 
 def holder() -> IndexHolder:
@@ -105,7 +116,10 @@ def passage_similar(passage_id: str):
 @api.post("/similar")
 def similar_text():
     """Passages like a pasted example: `{"text": "...", "k": 10}`."""
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = json.loads(request.get_data(cache=False).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        body = None
     if not isinstance(body, dict):
         raise InvalidQueryError('the request body must be a JSON object like {"text": "an example", "k": 10}')
     unknown = sorted(set(body) - set(SIMILAR_BODY_FIELDS))

@@ -104,7 +104,7 @@ class IndexHolder:
             "index_dir": str(self.index_dir),
             "index_version": engine.version_id if engine else None,
             "passages": engine.version.count if engine else None,
-            "published_version": current_version_id(self.index_dir),
+            "published_version": self._published_or_none(),
             "model": getattr(self.encoder, "name", None),
             "model_fingerprint": getattr(self.encoder, "fingerprint", None),
             "warmed_up": bool(engine is not None and self.warm_up),
@@ -114,6 +114,12 @@ class IndexHolder:
             "last_error": self.last_error,
         }
         return out
+
+    def _published_or_none(self) -> str | None:
+        try:
+            return current_version_id(self.index_dir)
+        except (OSError, TropesearchError):
+            return None  # check_now records why
 
     # -- loading ----------------------------------------------------------------------------------
     def check_now(self) -> bool:
@@ -126,8 +132,8 @@ class IndexHolder:
             self.last_check = time.time()
             try:
                 published = current_version_id(self.index_dir)
-            except OSError as exc:
-                self._record_error(None, "index_unreadable", f"cannot read {self.index_dir}/CURRENT: {exc}")
+            except (OSError, TropesearchError) as exc:
+                self._record_error(None, "index_unreadable", str(exc))
                 return False
             current = self._engine.version_id if self._engine is not None else None
             if published is None:

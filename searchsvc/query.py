@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .errors import InvalidQueryError
@@ -15,14 +16,22 @@ MAX_K = 100
 MAX_DEPTH = 1000   # results reachable by paging: offset + k <= MAX_DEPTH
 
 
+# C0 and C1 control characters other than tab, newline and carriage return
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
 def _clean_text(text: str | None, what: str = "q") -> str:
     if text is None:
         raise InvalidQueryError(f"missing query: pass ?{what}=... (1 to {MAX_QUERY_CHARS} characters)")
     if not isinstance(text, str):
         raise InvalidQueryError(f"{what} must be a string")
-    # control characters (other than whitespace) are never meaningful in a query
-    cleaned = "".join(" " if (ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\ufffe\uffff") else c for c in text)
-    cleaned = " ".join(cleaned.split())
+    if _CONTROL_RE.search(text):
+        raise InvalidQueryError(f"{what} contains control characters; send plain text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidQueryError(f"{what} is not valid Unicode text (lone surrogate)") from None
+    cleaned = " ".join(text.split())
     if not cleaned:
         raise InvalidQueryError(f"empty query: {what} must contain some text")
     if len(cleaned) > MAX_QUERY_CHARS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 
 import click
@@ -19,6 +20,8 @@ class ErrorsAtTheEdge(click.Group):
             return super().invoke(ctx)
         except (TropesearchError, EmbeddingsError) as exc:
             raise click.ClickException(str(exc)) from None
+        except (OSError, sqlite3.Error) as exc:   # disk full, permissions, I/O errors: a message, not a traceback
+            raise click.ClickException(" ".join(str(exc).split()) or type(exc).__name__) from None
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from indexer.errors import TropesearchError
 from indexer.storage import current_version_id
 from searchsvc.settings import BACKENDS, SETTINGS, load_settings
 
@@ -94,7 +95,12 @@ def serve(index_dir, host, port, workers, threads, model, backend, dev):
         "MODEL": model, "BACKEND": backend,
     }.items() if value is not None}
     settings = load_settings(overrides)   # bad settings fail here, before any worker starts
-    if current_version_id(settings["INDEX_DIR"]) is None:
+    try:
+        published = current_version_id(settings["INDEX_DIR"])
+    except TropesearchError as exc:   # the service starts anyway and reports it on /readyz
+        click.echo(f"Warning: {exc}", err=True)
+        published = "?"
+    if published is None:
         click.echo(f"Warning: no index published under {settings['INDEX_DIR']} yet; run `tropesearch build SOURCES "
                    f"--index-dir {settings['INDEX_DIR']}` (the service picks it up when published).", err=True)
     url = _url(settings["HOST"], settings["PORT"])

@@ -91,6 +91,7 @@ def _scrub(s: str) -> str:
 
 
 _WS_RE = re.compile(r"\s+")
+_CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _OPEN_PAREN_WS_RE = re.compile(r"\( +")
 _CLOSE_PAREN_WS_RE = re.compile(r" +\)")
 
@@ -101,7 +102,7 @@ def clean_text(s: str) -> str:
     s = s.translate(_C1_TABLE)
     if "&" in s and _ENTITY_RE.search(s):
         s = _html.unescape(s).translate(_C1_TABLE)  # double-escaped "&amp;quot;" in the source
-    s = _scrub(s)
+    s = _CONTROL_RE.sub(" ", _scrub(s))
     s = _WS_RE.sub(" ", s).strip()
     if "(" in s or ")" in s:
         s = _CLOSE_PAREN_WS_RE.sub(")", _OPEN_PAREN_WS_RE.sub("(", s))

@@ -36,6 +36,8 @@ NOTE_END = "\ue0f0"  # placed right after a "(note)" parenthetical; resolved by 
 # One pass, left to right; each hit becomes a space, so no new forbidden string can form.
 _DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|</?sup>|&nbsp;", re.IGNORECASE)
 _WS_RE = re.compile(r"\s+")
+# control characters that are not whitespace (C0, DEL, C1): debris, dropped
+CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _NOTE_END_RE = re.compile(NOTE_END + r"(?:(\s*(?=[,.;:!?)\]]|$))|\s*)")
 _URL_FIX_RE = re.compile(r"https?://")
 _ID_WORD_RE = re.compile(r"[A-Za-z0-9]+")
@@ -63,7 +65,7 @@ def scrub(s: str) -> str:
 
 def collapse_ws(s: str) -> str:
     """Collapse all whitespace (non-breaking spaces included) into single spaces."""
-    return _WS_RE.sub(" ", s.replace(NBSP, " ")).strip()
+    return _WS_RE.sub(" ", CONTROL_RE.sub(" ", s.replace(NBSP, " "))).strip()
 
 
 def clean(s: str) -> str:

@@ -65,6 +65,7 @@ def _scrub(s: str) -> str:
 _PARA_SPLIT_RE = re.compile(r"\n[ \t\u00a0\r\f\v]*\n")
 _BULLET_RE = re.compile(r"^\s*[\u2022\u25cf\u25e6\u2023\u2043]\s*")
 _WS_RE = re.compile(r"\s+")
+_CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
 def _clean(s: str) -> str:
@@ -77,7 +78,7 @@ def _clean(s: str) -> str:
         s = _NOTE_LABEL_RE.sub(" ", s)
     if "[[" in s:
         s = _WIKI_LINK_RE.sub(r"\1", s)
-    s = _scrub(s)
+    s = _CONTROL_RE.sub(" ", _scrub(s))
     return _WS_RE.sub(" ", s).strip()
 
 
@@ -171,6 +172,9 @@ def parse_record(line: str, source: str, line_no: int) -> Page:
 def iter_pages(lines: Iterable[str | bytes], source: str) -> Iterator[Page | ParseError]:
     """Yield a Page per non-empty line and a ParseError (naming the line) per bad one."""
     for line_no, line in enumerate(lines, 1):
+        if isinstance(line, ParseError):   # the reader already judged this line (e.g. too large)
+            yield line
+            continue
         try:
             if isinstance(line, (bytes, bytearray)):
                 line = bytes(line).decode("utf-8", "replace")
@@ -182,6 +186,9 @@ def iter_pages(lines: Iterable[str | bytes], source: str) -> Iterator[Page | Par
                 continue
             page = parse_record(line, source, line_no)
         except ParseError as exc:
+            # detached: a kept error must not hold its traceback's frames or the JSON error's copy
+            # of the whole line (a file of a million bad lines would hold them all)
+            exc.__traceback__ = exc.__context__ = exc.__cause__ = None
             yield exc
         except Exception as exc:  # never let one record stop the stream
             logger.debug("unexpected error in %s:%d", source, line_no, exc_info=True)
