@@ -43,6 +43,7 @@ from ..errors import BinaryInputError, EmptyPageError, MalformedPageError, PageT
 from ..media import MEDIA_LABELS, normalize_media
 from ..page import Example, Format, Link, Page
 from ..wikiwords import title_from_id
+from .inline import scrub_leaked_wiki_markup
 
 __all__ = ["parse_text", "clean_text", "MAX_CHARS", "MAX_DEPTH", "MAX_TAGS"]
 
@@ -75,19 +76,6 @@ _C1_TABLE[ord(_AMP)] = "&"
 _C1_TABLE[ord(_LT)] = "<"
 
 _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-# PmWiki markup that leaked into a rendered page: "[[spoiler:", "[[note]]", "{{", "''"...
-_WIKI_DEBRIS_RE = re.compile(
-    r"\[\[(?:spoiler|note|labelnote|folder|quoteblock|AC|index|/[A-Za-z]+)\b[^\]\[]{0,80}?(?::|\]\])"
-    r"|\[\[|\]\]|\{\{|\}\}|'{2,}",
-    re.IGNORECASE,
-)
-_DEBRIS_LEFT_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;", re.IGNORECASE)
-
-
-def _scrub(s: str) -> str:
-    """Wiki markup that leaked into the text ("[[spoiler:", "]]", "{{", "''") removed. What a
-    removal joins into new markup ("{[[{" -> "{{") is then replaced by a space, which joins nothing."""
-    return _DEBRIS_LEFT_RE.sub(" ", _WIKI_DEBRIS_RE.sub("", s))
 
 
 _WS_RE = re.compile(r"\s+")
@@ -102,7 +90,7 @@ def clean_text(s: str) -> str:
     s = s.translate(_C1_TABLE)
     if "&" in s and _ENTITY_RE.search(s):
         s = _html.unescape(s).translate(_C1_TABLE)  # double-escaped "&amp;quot;" in the source
-    s = _CONTROL_RE.sub(" ", _scrub(s))
+    s = _CONTROL_RE.sub(" ", scrub_leaked_wiki_markup(s))
     s = _WS_RE.sub(" ", s).strip()
     if "(" in s or ")" in s:
         s = _CLOSE_PAREN_WS_RE.sub(")", _OPEN_PAREN_WS_RE.sub("(", s))

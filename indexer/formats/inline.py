@@ -58,6 +58,20 @@ def split_lines(text: str, source: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+# PmWiki markup that leaked into rendered text (HTML pages, JSON records): "[[spoiler:", "[[note]]", "{{", "''"
+_WIKI_DEBRIS_RE = re.compile(
+    r"\[\[(?:spoiler|note|labelnote|folder|quoteblock|AC|index|/[A-Za-z]+)\b[^\]\[]{0,80}?(?::|\]\])"
+    r"|\[\[|\]\]|\{\{|\}\}|'{2,}",
+    re.IGNORECASE,
+)
+
+
+def scrub_leaked_wiki_markup(s: str) -> str:
+    """Wiki markup that leaked into rendered text removed. What a removal joins into new markup
+    ("{[[{" -> "{{") is then replaced by a space, which joins nothing."""
+    return _DEBRIS_RE.sub(" ", _WIKI_DEBRIS_RE.sub("", s))
+
+
 def scrub(s: str) -> str:
     """Replace any leftover markup debris (see FORBIDDEN) with a space."""
     return _DEBRIS_RE.sub(" ", s)

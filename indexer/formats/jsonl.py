@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import BinaryInputError, EmptyPageError, MalformedPageError, PageTooLargeError, ParseError
 from ..media import normalize_media
+from .inline import scrub_leaked_wiki_markup
 from .quotes import split_opening_quote
 from ..page import Example, Format, Page
 from ..wikiwords import title_from_id
@@ -50,18 +51,6 @@ _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0
 # "Women\u00a0note\u00a0Feeling..." / "this.note\u00a0It was...": the label of an inlined footnote
 _NOTE_LABEL_RE = re.compile(r"note\u00a0+")
 _WIKI_LINK_RE = re.compile(r"\[\[([^\[\]|]{1,200})\]\]")
-_WIKI_DEBRIS_RE = re.compile(
-    r"\[\[(?:spoiler|note|labelnote|folder|quoteblock|AC|index|/[A-Za-z]+)\b[^\]\[]{0,80}?(?::|\]\])"
-    r"|\[\[|\]\]|\{\{|\}\}|'{2,}",
-    re.IGNORECASE,
-)
-_DEBRIS_LEFT_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|<sup>|&nbsp;", re.IGNORECASE)
-
-
-def _scrub(s: str) -> str:
-    """Wiki markup that leaked into the text ("[[spoiler:", "]]", "{{", "''") removed. What a
-    removal joins into new markup ("{[[{" -> "{{") is then replaced by a space, which joins nothing."""
-    return _DEBRIS_LEFT_RE.sub(" ", _WIKI_DEBRIS_RE.sub("", s))
 _PARA_SPLIT_RE = re.compile(r"\n[ \t\u00a0\r\f\v]*\n")
 _BULLET_RE = re.compile(r"^\s*[\u2022\u25cf\u25e6\u2023\u2043]\s*")
 _WS_RE = re.compile(r"\s+")
@@ -78,7 +67,7 @@ def _clean(s: str) -> str:
         s = _NOTE_LABEL_RE.sub(" ", s)
     if "[[" in s:
         s = _WIKI_LINK_RE.sub(r"\1", s)
-    s = _CONTROL_RE.sub(" ", _scrub(s))
+    s = _CONTROL_RE.sub(" ", scrub_leaked_wiki_markup(s))
     return _WS_RE.sub(" ", s).strip()
 
 
