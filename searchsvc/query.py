@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from indexer.mojibake import repair_c1
+
 from .errors import InvalidQueryError
 
 MODES = ("hybrid", "dense", "lexical")
@@ -16,8 +18,9 @@ MAX_K = 100
 MAX_DEPTH = 1000   # results reachable by paging: offset + k <= MAX_DEPTH
 
 
-# C0 and C1 control characters other than tab, newline and carriage return
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+# C0 control characters other than tab, newline and carriage return; DEL; noncharacters.
+# (C1 characters are cp1252 mojibake, "won\x92t": repaired as the pages are, not refused.)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
 def _clean_text(text: str | None, what: str = "q") -> str:
@@ -25,6 +28,7 @@ def _clean_text(text: str | None, what: str = "q") -> str:
         raise InvalidQueryError(f"missing query: pass ?{what}=... (1 to {MAX_QUERY_CHARS} characters)")
     if not isinstance(text, str):
         raise InvalidQueryError(f"{what} must be a string")
+    text = repair_c1(text)
     if _CONTROL_RE.search(text):
         raise InvalidQueryError(f"{what} contains control characters; send plain text")
     try:

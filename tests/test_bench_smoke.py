@@ -53,7 +53,8 @@ def test_bench_runs_end_to_end(tmp_path):
     assert set(run["levels"]) == {"1", "8", "32"}
     for level in run["levels"].values():
         assert 0 < level["requests"] <= 50
-        assert level["errors"] == 0 and _positive(level["throughput_qps"]) and _positive(level["p50_ms"])
+        assert level["errors"] == 0, level["errors_by_kind"]
+        assert _positive(level["throughput_qps"]) and _positive(level["p50_ms"])
 
     names = {t["name"] for t in results["targets"]}
     assert {"build.torch.ratio_to_plain", "query.torch.hybrid.p50_ms", "http.torch/w2.c8.throughput_qps"} <= names

@@ -158,6 +158,19 @@ def test_control_characters_in_a_query_are_a_4xx(app, q):
     check_error(app.test_client().get(f"/api/search?q={q}"), 400, "control")
 
 
+@pytest.mark.parametrize("q,expected", [
+    ("won%C2%92t let them", "won\u2019t let them"),          # a dev query's own apostrophe
+    ("Film %C2%96 Animated", "Film \u2013 Animated"),
+    ("love%C2%81", "love"),                                   # undefined in cp1252: dropped
+])
+def test_c1_mojibake_in_a_query_is_repaired_not_refused(app, q, expected):
+    """C1 characters are cp1252 bytes read as Latin-1 (real queries carry them, as pages do):
+    the query searches for what they stand for, the same repair the parsers make."""
+    resp = app.test_client().get(f"/api/search?q={q}")
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["query"] == expected
+
+
 @pytest.mark.parametrize("qs", ["q=%ff%fe", "q=love%ed%a0%80", "q=love&media=%fe"])
 def test_invalid_utf8_escapes_are_a_4xx(app, qs):
     """The issue: invalid UTF-8 escapes are a 4xx with a clear message. (Werkzeug leaves an

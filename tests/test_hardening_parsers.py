@@ -171,8 +171,7 @@ def test_the_nasty_folder_as_a_whole():
 CONTROL_CHARS = "X\x01\x02\x07\x08\x1b[31mY\x7f\x9fZ"
 
 
-def _control_char_sources() -> dict[str, str]:
-    bad = CONTROL_CHARS
+def _control_char_sources(bad: str = CONTROL_CHARS) -> dict[str, str]:
     return {
         "pmwiki": f"A trope {bad} here.\n\n!!Examples:\n[[folder:Film]]\n* ''Alien'': Ripley {bad}.\n[[/folder]]\n",
         "markdown": f"# T\n\nA trope {bad} here.\n\n___\n\n## Examples:\n\n    Film \n\n-   _Alien_: Ripley {bad}.\n\n___\n",
@@ -183,6 +182,16 @@ def _control_char_sources() -> dict[str, str]:
         "jsonl": json.dumps({"trope_id": "T", "description": f"A trope {bad} here.",
                              "examples": [{"media": "Film", "work": "Alien", "text": f"Ripley {bad}."}]}) + "\n",
     }
+
+
+@pytest.mark.parametrize("fmt", [f.value for f in Format])
+def test_c1_mojibake_becomes_the_cp1252_character_in_every_format(fmt, tmp_path):
+    """"won\x92t" is "won’t" read the wrong way: every parser repairs it the way the query side
+    does, so the same mojibake typed into the search box still matches."""
+    path = tmp_path / "page.txt"
+    path.write_text(_control_char_sources("won\x92t \x96 so")[fmt], encoding="utf-8")
+    text = all_text(parse_all(path, fmt))
+    assert "won\u2019t \u2013 so" in text, text
 
 
 @pytest.mark.parametrize("fmt", [f.value for f in Format])

@@ -41,6 +41,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 
 from ..errors import BinaryInputError, EmptyPageError, MalformedPageError, PageTooLargeError, ParseError
 from ..media import MEDIA_LABELS, normalize_media
+from ..mojibake import PROSE_TABLE
 from ..page import Example, Format, Link, Page
 from ..wikiwords import title_from_id
 from .inline import scrub_leaked_wiki_markup
@@ -59,14 +60,8 @@ _SITE = "https://tvtropes.org/pmwiki/pmwiki.php"
 
 # C1 control characters in decoded text are cp1252 bytes read as Latin-1 ("Film \x96 Animated",
 # "&#150;"): map them to the characters they stand for; the five undefined ones are dropped.
-_C1_TABLE: dict[int, str | None] = {}
-for _cp in range(0x80, 0xA0):
-    try:
-        _C1_TABLE[_cp] = bytes([_cp]).decode("cp1252")
-    except UnicodeDecodeError:
-        _C1_TABLE[_cp] = None
-for _cp in (0x200B, 0xFEFF, 0x00AD, 0x2060):  # zero-width space, BOM, soft hyphen, word joiner
-    _C1_TABLE[_cp] = None
+# Invisible characters (zero-width space, BOM, soft hyphen, word joiner) are dropped.
+_C1_TABLE: dict[int, str | None] = dict(PROSE_TABLE)
 # A bare "&" (one that starts no character reference) is handed to the HTML parser as this
 # private-use character, which it passes through in one piece, and turned back into "&" here:
 # the parser spends a loop iteration on every "&" otherwise (seconds for a page full of them).

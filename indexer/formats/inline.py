@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from ..errors import BinaryInputError, EmptyPageError, MalformedPageError
 from ..media import MEDIA_LABELS, normalize_media
+from ..mojibake import C1_AS_CP1252
 from ..page import Example, Link
 from ..wikiwords import trope_id_from_url
 
@@ -36,7 +37,7 @@ NOTE_END = "\ue0f0"  # placed right after a "(note)" parenthetical; resolved by 
 # One pass, left to right; each hit becomes a space, so no new forbidden string can form.
 _DEBRIS_RE = re.compile(r"\[\[|\]\]|\{\{|\}\}|''|\[\"http|</?sup>|&nbsp;", re.IGNORECASE)
 _WS_RE = re.compile(r"\s+")
-# control characters that are not whitespace (C0, DEL, C1): debris, dropped
+# control characters that are not whitespace (C0, DEL, C1 left after the cp1252 repair): debris, dropped
 CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _NOTE_END_RE = re.compile(NOTE_END + r"(?:(\s*(?=[,.;:!?)\]]|$))|\s*)")
 _URL_FIX_RE = re.compile(r"https?://")
@@ -78,8 +79,9 @@ def scrub(s: str) -> str:
 
 
 def collapse_ws(s: str) -> str:
-    """Collapse all whitespace (non-breaking spaces included) into single spaces."""
-    return _WS_RE.sub(" ", CONTROL_RE.sub(" ", s.replace(NBSP, " "))).strip()
+    """Collapse all whitespace (non-breaking spaces included) into single spaces; C1 mojibake
+    becomes the cp1252 characters it stands for, other control characters spaces."""
+    return _WS_RE.sub(" ", CONTROL_RE.sub(" ", s.replace(NBSP, " ").translate(C1_AS_CP1252))).strip()
 
 
 def clean(s: str) -> str:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import BinaryInputError, EmptyPageError, MalformedPageError, PageTooLargeError, ParseError
 from ..media import normalize_media
+from ..mojibake import PROSE_TABLE
 from .inline import scrub_leaked_wiki_markup
 from .quotes import split_opening_quote
 from ..page import Example, Format, Page
@@ -38,14 +39,7 @@ logger = logging.getLogger(__name__)
 
 MAX_LINE_CHARS = 16 * 1024 * 1024  # one record; the driver enforces its own byte limit first
 
-_C1_TABLE: dict[int, str | None] = {}
-for _cp in range(0x80, 0xA0):
-    try:
-        _C1_TABLE[_cp] = bytes([_cp]).decode("cp1252")
-    except UnicodeDecodeError:
-        _C1_TABLE[_cp] = None
-for _cp in (0x200B, 0xFEFF, 0x00AD, 0x2060):
-    _C1_TABLE[_cp] = None
+_C1_TABLE = PROSE_TABLE
 
 _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # "Women\u00a0note\u00a0Feeling..." / "this.note\u00a0It was...": the label of an inlined footnote
