@@ -182,6 +182,15 @@ class IndexVersion:
     def count(self) -> int:
         return int(self.manifest["counts"]["passages"])
 
+    @property
+    def exact_search(self) -> bool:
+        """Whether unfiltered searches are exact: a flat index, answered by one matrix product."""
+        return self.faiss_index.index_type == "flat"
+
+    def cosines(self, query: np.ndarray) -> np.ndarray:
+        """Cosine of one normalised query vector to every stored passage vector (inner product)."""
+        return np.asarray(self.vectors) @ np.asarray(query, dtype=np.float32)
+
     def search_vectors(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None):
         """Top-k rows by cosine (inner product of normalised vectors), optionally within `allowed` rows.
 
@@ -189,24 +198,29 @@ class IndexVersion:
         starves the result list; an ANN index answers unfiltered queries.
         """
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if allowed is None and self.faiss_index.index_type != "flat":
+        if allowed is None and not self.exact_search:
             return self.faiss_index.search(q, k)
         # Exact search as one matrix product over the memory-mapped vectors: about twice as fast
         # as IndexFlatIP for one query (bench/scale.json), and the way a filter never starves.
         sub = self.vectors if allowed is None else self.vectors[np.asarray(allowed, dtype=np.int64)]
         rows = None if allowed is None else np.asarray(allowed, dtype=np.int64)
-        out_s = np.full((len(q), k), -np.inf, np.float32)
-        out_i = np.full((len(q), k), -1, np.int64)
-        if len(sub) == 0:
-            return out_s, out_i
-        scores = q @ np.asarray(sub).T  # cosine
-        k_eff = min(k, scores.shape[1])
-        top = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
-        order = np.lexsort((top, -np.take_along_axis(scores, top, axis=1)), axis=1)
-        top = np.take_along_axis(top, order, axis=1)
-        out_s[:, :k_eff] = np.take_along_axis(scores, top, axis=1)
-        out_i[:, :k_eff] = top if rows is None else rows[top]
+        return top_k(q @ np.asarray(sub).T, k, rows)  # cosine
+
+
+def top_k(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k best columns of each row of `scores` (best first, ties by column), as (scores, ids);
+    ids are `rows[column]` when `rows` is given. Missing places are (-inf, -1)."""
+    out_s = np.full((len(scores), k), -np.inf, np.float32)
+    out_i = np.full((len(scores), k), -1, np.int64)
+    k_eff = min(k, scores.shape[1])
+    if k_eff == 0:
         return out_s, out_i
+    top = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+    order = np.lexsort((top, -np.take_along_axis(scores, top, axis=1)), axis=1)
+    top = np.take_along_axis(top, order, axis=1)
+    out_s[:, :k_eff] = np.take_along_axis(scores, top, axis=1)
+    out_i[:, :k_eff] = top if rows is None else rows[top]
+    return out_s, out_i
 
 
 def check_manifest(manifest: dict, path: Path, expected_fingerprint: str | None = None,

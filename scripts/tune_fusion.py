@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Evidence for the hybrid ranker: retrieve both legs once per dev query, then score fusion variants.
 
-Prints trope-level Recall@1/@10 and MRR@10 for dense, lexical, RRF and score-normalised convex
-fusion over a grid of weights, so the engine's defaults come from measurements, not guesses.
+Prints trope-level Recall@1/@10 and MRR@10 for dense, lexical, RRF, score-normalised convex
+fusion over a grid of weights, and the trope-vector term (cosine of the query to the mean
+direction of the passage's trope), so the engine's defaults come from measurements, not guesses.
 
     python scripts/tune_fusion.py --index-dir IDX --queries ../shared/eval/dev_queries.jsonl
 """
@@ -160,6 +161,25 @@ def main() -> int:
     for w in (0.1, 0.15):
         for w2 in (0.05, 0.1, 0.15):
             evaluate_q(f"tropelex w={w} w2={w2}", trope_lex(w, w2))
+
+    from searchsvc.engine import trope_vectors
+
+    n_tropes = len(engine.trope_vectors)
+    by_all = trope_vectors(vectors, t_of, np.ones(len(t_of), bool), n_tropes)
+
+    def trope_vector(w, tw, tv):
+        """Exact cosine + w * BM25/max + tw * cosine of the query to the passage's trope vector."""
+        def f(d_r, d_s, l_r, l_s, qv):
+            cand = np.unique(np.concatenate([d_r, l_r]))
+            sc = vectors[cand] @ qv + tw * (tv @ qv)[t_of[cand]]
+            if len(l_r):
+                sc[np.searchsorted(cand, l_r)] += w * l_s / l_s.max()
+            return cand[np.argsort(-sc, kind="stable")]
+        return f
+
+    for name, tv in (("descriptions", engine.trope_vectors), ("all passages", by_all)):
+        for tw in (0.1, 0.2, 0.3, 0.4, 0.5, 0.7):
+            evaluate_q(f"trope vector ({name}) w=0.15 tw={tw}", trope_vector(0.15, tw, tv))
     return 0
 
 

@@ -20,11 +20,12 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.storage import IndexVersion
+from indexer.storage import IndexVersion, top_k
 
 from .errors import InvalidQueryError, NotFoundError
+from .lexical import TermScores
 from .query import MAX_DEPTH, MAX_K, SCOPES, Query, _clean_text, check_k
-from .textmatch import STOPWORDS, fts_match_expression, highlight, name_key, query_terms
+from .textmatch import STOPWORDS, Highlighter, name_key, query_terms
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +40,14 @@ class EngineSettings:
     fusion: str = "convex"            # "convex" (cosine + weighted BM25) or "rrf" (reciprocal rank fusion)
     lexical_weight: float = 0.15      # convex fusion: weight of BM25 (normalised by the query's best)
     rrf_k: int = 60                   # reciprocal rank fusion constant
+    trope_weight: float = 0.4         # hybrid: weight of the cosine to the passage's trope vector
     title_boost: float = 0.1          # added when the query names the trope's title
     work_boost: float = 0.05          # added when the query names the passage's work
     min_dense_score: float = 0.25     # relevance floor on cosine (see README "Relevance floor")
     search_threads: int = 1           # FAISS OpenMP threads per query: more only oversubscribes a small CPU
     query_cache_size: int = 4096      # LRU of query embeddings
+    term_cache_mb: int = 64           # LRU of per-term BM25 postings (see lexical.py)
+    term_warm_seconds: float = 0.5    # warm_up(): time spent fetching the most frequent terms' postings
     bm25_weights: tuple[float, float, float, float] = (1.0, 2.0, 1.5, 2.0)  # text, title, work, terms
 
 
@@ -87,6 +91,35 @@ class _LRU:
                 self.data.popitem(last=False)
 
 
+def _add_by_group(sums: np.ndarray, groups: np.ndarray, block: np.ndarray) -> None:
+    """sums[g] += the rows of `block` whose group is g (a sort and one reduceat, not a Python loop)."""
+    if len(groups) == 0:
+        return
+    order = np.argsort(groups, kind="stable")  # rows come grouped by trope: nearly free
+    groups, block = groups[order], block[order]
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    sums[groups[starts]] += np.add.reduceat(block, starts, axis=0)
+
+
+def trope_vectors(vectors: np.ndarray, trope_of_row: np.ndarray, is_description: np.ndarray, n_tropes: int,
+                  chunk: int = 65536) -> np.ndarray:
+    """One unit vector per trope: the mean direction of its description passages (of all its
+    passages when it has none). Summed chunk by chunk, so a memory-mapped index is read once."""
+    dim = vectors.shape[1]
+    descriptions = np.zeros((n_tropes, dim), dtype=np.float64)
+    everything = np.zeros((n_tropes, dim), dtype=np.float64)
+    for start in range(0, len(trope_of_row), chunk):
+        block = np.asarray(vectors[start:start + chunk], dtype=np.float64)
+        tropes = trope_of_row[start:start + chunk]
+        desc = is_description[start:start + chunk]
+        _add_by_group(everything, tropes, block)
+        _add_by_group(descriptions, tropes[desc], block[desc])
+    has_description = np.linalg.norm(descriptions, axis=1) > 0
+    chosen = np.where(has_description[:, None], descriptions, everything)
+    norms = np.linalg.norm(chosen, axis=1, keepdims=True)
+    return (chosen / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
 class SearchEngine:
     """Answers queries over one IndexVersion. Thread-safe: SQLite connections are per thread."""
 
@@ -97,6 +130,7 @@ class SearchEngine:
         self._local = threading.local()
         self._query_vectors = _LRU(self.settings.query_cache_size)
         self._load_row_metadata()
+        self.term_scores = TermScores(self.conn, self.settings.bm25_weights, self.settings.term_cache_mb * 2**20)
         if self.settings.search_threads:
             import faiss
 
@@ -108,13 +142,16 @@ class SearchEngine:
     def _load_row_metadata(self) -> None:
         """Per-row arrays (trope, duplicate group) so collapsing and grouping are vectorised."""
         conn = self.conn()
-        rows = conn.execute("SELECT row, trope_row, text_key FROM passages ORDER BY row").fetchall()
+        rows = conn.execute("SELECT row, trope_row, text_key, kind = 'description' FROM passages ORDER BY row").fetchall()
         n = len(rows)
         self.trope_of_row = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+        is_description = np.fromiter((bool(r[3]) for r in rows), dtype=bool, count=n)
         groups: dict[str, int] = {}
         self.dup_of_row = np.fromiter((groups.setdefault(r[2], len(groups)) if r[2] else -1 - r[0] for r in rows),
                                       dtype=np.int64, count=n)
         self.trope_ids = {r[0]: r[1] for r in conn.execute("SELECT row, trope_id FROM tropes")}
+        n_tropes = max(self.trope_ids, default=-1) + 1
+        self.trope_vectors = trope_vectors(self.version.vectors, self.trope_of_row, is_description, n_tropes)
         self.trope_rows_by_id = {v.lower(): k for k, v in self.trope_ids.items()}
         # names a query can mention: trope titles -> trope row, work titles -> passage rows
         self.title_keys: dict[str, int] = {}
@@ -163,8 +200,12 @@ class SearchEngine:
         self._query_vectors = _LRU(self.settings.query_cache_size)
 
     def warm_up(self) -> None:
-        """Run one real query through every leg so the first user query pays no load cost."""
+        """Run one real query through every leg so the first user query pays no load cost, and
+        fetch the BM25 postings of the corpus's most frequent terms (the costly ones to fetch)."""
         self.search(Query("warm up query", k=1, mode="hybrid").validated())
+        fetched = self.term_scores.warm(self.settings.term_warm_seconds)
+        logger.debug("warm-up fetched the postings of %d frequent terms (%.1f MB)", fetched,
+                     self.term_scores.cached_bytes / 2**20)
 
     # -- filters ----------------------------------------------------------------------------------
     def allowed_rows(self, q: Query) -> np.ndarray | None:
@@ -186,34 +227,15 @@ class SearchEngine:
     # -- legs -------------------------------------------------------------------------------------
     def _dense(self, vectors: np.ndarray, allowed: np.ndarray | None, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
         scores, rows = self.version.search_vectors(vectors, depth, allowed)
-        out = []
-        for s, r in zip(scores, rows):
-            keep = (r >= 0) & (s >= self.settings.min_dense_score)
-            out.append((r[keep], s[keep]))
-        return out
+        return [self._above_floor(s, r) for s, r in zip(scores, rows)]
+
+    def _above_floor(self, scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = (rows >= 0) & (scores >= self.settings.min_dense_score)
+        return rows[keep], scores[keep]
 
     def _lexical(self, text: str, allowed: np.ndarray | None, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        expr = fts_match_expression(query_terms(text))
-        if expr is None:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        w = self.settings.bm25_weights
-        sql = f"SELECT rowid, bm25(passages_fts, {w[0]}, {w[1]}, {w[2]}, {w[3]}) AS s FROM passages_fts WHERE passages_fts MATCH ?"
-        params: list = [expr]
-        if allowed is not None:
-            if len(allowed) == 0:
-                return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            sql += " AND rowid IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(allowed.tolist()))
-        sql += " ORDER BY s LIMIT ?"
-        params.append(depth)
-        try:
-            hits = self.conn().execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:  # a term FTS5 refuses: no lexical hits, not a crash
-            logger.debug("FTS5 refused %r: %s", expr, exc)
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        rows = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
-        scores = np.fromiter((-h[1] for h in hits), dtype=np.float32, count=len(hits))  # bm25(): lower is better
-        return rows, scores
+        """BM25 (FTS5) of any of the query's terms: the `depth` best rows, within `allowed` if given."""
+        return self.term_scores.search(query_terms(text), depth, allowed)
 
     def _named(self, text: str) -> tuple[set[int], np.ndarray]:
         """Trope rows whose title, and passage rows whose work, the query names (word n-grams)."""
@@ -236,22 +258,37 @@ class SearchEngine:
         """Both legs' candidates, each scored by its exact cosine plus weighted, normalised BM25.
 
         Every candidate gets its true cosine from the stored vectors (not just the dense leg's), so
-        a passage found only lexically is judged on meaning too; boosts apply when the query names a
-        trope title or a work exactly. `fusion="rrf"` keeps plain reciprocal rank fusion.
+        a passage found only lexically is judged on meaning too; the cosine of the query to the
+        passage's trope vector (its descriptions' mean direction) adds what the trope as a whole is
+        about; boosts apply when the query names a trope title or a work exactly.
+        `fusion="rrf"` keeps plain reciprocal rank fusion.
         """
         s = self.settings
-        d_rows, d_scores = self._dense(vector[None, :], allowed, depth)[0]
+        all_cosines = None
+        if allowed is None and self.version.exact_search:
+            # one product gives every passage's cosine: the dense leg's top rows and the lexical
+            # candidates' cosines both come from it
+            all_cosines = self.version.cosines(vector)
+            top_scores, top_rows = top_k(all_cosines[None, :], depth)
+            d_rows, d_scores = self._above_floor(top_scores[0], top_rows[0])
+        else:
+            d_rows, d_scores = self._dense(vector[None, :], allowed, depth)[0]
         l_rows, l_scores = self._lexical(text, allowed, depth)
         if s.fusion == "rrf":
             return self._rrf((d_rows, d_scores), (l_rows, l_scores))
         cand = np.unique(np.concatenate([d_rows, l_rows]))
         if len(cand) == 0:
             return cand, np.zeros(0, np.float32)
-        cosine = np.asarray(self.version.vectors[cand], dtype=np.float32) @ vector  # normalised: cosine
+        if all_cosines is not None:
+            cosine = all_cosines[cand]
+        else:
+            cosine = np.asarray(self.version.vectors[cand], dtype=np.float32) @ vector  # normalised: cosine
         score = cosine.copy()
         if len(l_rows):
             best = float(l_scores.max()) or 1.0
             score[np.searchsorted(cand, l_rows)] += s.lexical_weight * (l_scores / best)
+        if s.trope_weight:
+            score += s.trope_weight * (self.trope_vectors @ vector)[self.trope_of_row[cand]]  # cosine
         tropes, work_rows = self._named(text)
         if tropes and s.title_boost:
             score += s.title_boost * np.isin(self.trope_of_row[cand], list(tropes))
@@ -298,6 +335,7 @@ class SearchEngine:
             "FROM passages p JOIN tropes t ON t.row = p.trope_row WHERE p.row IN (SELECT value FROM json_each(?))"
         )
         by_row = {r["row"]: r for r in self.conn().execute(sql, [json.dumps(rows.tolist())])}
+        snippet = Highlighter(terms)
         results = []
         for i, (row, score) in enumerate(zip(rows.tolist(), scores.tolist())):
             r = by_row[row]
@@ -305,7 +343,7 @@ class SearchEngine:
                 "rank": offset + i + 1, "id": r["id"], "score": round(float(score), 5),
                 "trope": {"id": r["trope_id"], "title": r["title"], "url": r["url"]},
                 "kind": r["kind"], "media": r["media"], "work": r["work"], "text": r["text"],
-                "snippet": highlight(r["text"], terms),
+                "snippet": snippet(r["text"]),
             })
         return results
 

@@ -1,7 +1,7 @@
 """The server-rendered search page (works without JavaScript), the trope view and "more like this".
 
 Everything is autoescaped by Jinja; the one exception is the engine's snippet, which
-`textmatch.highlight` builds by escaping the text and only then adding `<mark>` tags.
+`textmatch.Highlighter` builds by escaping the text and only then adding `<mark>` tags.
 """
 
 from __future__ import annotations

@@ -51,22 +51,31 @@ def _stem(word: str) -> str:
     return word
 
 
-def highlight(text: str, terms: list[str], max_chars: int = 320) -> str:
-    """HTML-escaped `text` with query terms in <mark>, cut to a window around the first match."""
-    stems = sorted({_stem(t) for t in terms if len(t) >= 2}, key=len, reverse=True)
-    window = text
-    if len(text) > max_chars:
-        start = 0
-        if stems:
-            m = re.search(r"\b(?:" + "|".join(map(re.escape, stems)) + r")", text, re.IGNORECASE)
+class Highlighter:
+    """Snippets for one query: its terms' patterns compiled once, then applied to each result."""
+
+    def __init__(self, terms: list[str], max_chars: int = 320):
+        self.max_chars = max_chars
+        stems = sorted({_stem(t) for t in terms if len(t) >= 2}, key=len, reverse=True)
+        alternatives = "|".join(map(re.escape, stems))
+        self._first = re.compile(r"\b(?:" + alternatives + r")", re.IGNORECASE) if stems else None
+        # entities (&amp; &#39;) are matched first and kept whole, so a term never splits one
+        self._marks = re.compile(r"(&#?\w+;)|\b(?:" + alternatives + r")\w*", re.IGNORECASE) if stems else None
+
+    def __call__(self, text: str) -> str:
+        """HTML-escaped `text` with the terms in <mark>, cut to a window around the first match."""
+        max_chars = self.max_chars
+        window = text
+        if len(text) > max_chars:
+            start = 0
+            m = self._first.search(text) if self._first else None
             if m and m.start() > max_chars // 3:
                 start = text.rfind(" ", 0, m.start() - max_chars // 4) + 1
-        end = start + max_chars
-        end = text.rfind(" ", start, end) if text.rfind(" ", start, end) > start else end
-        window = ("\u2026" if start else "") + text[start:end] + ("\u2026" if end < len(text) else "")
-    escaped = str(escape(window))
-    if not stems:
-        return escaped
-    # entities (&amp; &#39;) are matched first and kept whole, so a term never splits one
-    pattern = re.compile(r"(&#?\w+;)|\b(?:" + "|".join(re.escape(s) for s in stems) + r")\w*", re.IGNORECASE)
-    return pattern.sub(lambda m: m.group(1) or f"<mark>{m.group(0)}</mark>", escaped)
+            end = start + max_chars
+            end = text.rfind(" ", start, end) if text.rfind(" ", start, end) > start else end
+            window = ("\u2026" if start else "") + text[start:end] + ("\u2026" if end < len(text) else "")
+        escaped = str(escape(window))
+        if self._marks is None:
+            return escaped
+        return self._marks.sub(lambda m: m.group(1) or f"<mark>{m.group(0)}</mark>", escaped)
+

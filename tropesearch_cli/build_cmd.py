@@ -11,7 +11,7 @@ from tqdm import tqdm
 from indexer.build import BuildOptions, build_index
 from indexer.chunking import ChunkSettings
 from indexer.storage import current_version_id, list_versions, load_version
-from indexer.vector_index import INDEX_TYPES
+from indexer.vector_index import AUTO_FLAT_MAX, INDEX_TYPES
 
 from .options import format_option, index_dir_option, manifest_option, model_option
 
@@ -56,7 +56,8 @@ class _Bars:
 @click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default="torch",
               envvar="TROPESEARCH_BACKEND", show_default=True, show_envvar=True, help="Embedding backend.")
 @click.option("--index-type", type=click.Choice(INDEX_TYPES), default="auto", show_default=True,
-              help="auto: exact (flat) up to 200,000 passages, HNSW above.")
+              help=f"auto: exact (flat) up to {AUTO_FLAT_MAX:,} passages, IVF with 8-bit scalar "
+                   "quantisation (ivf-sq8) above.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True,
               help="Passages per encoder batch.")
 @click.option("--keep", "keep_versions", type=click.IntRange(1, 100), default=3, show_default=True,
