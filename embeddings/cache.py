@@ -1,7 +1,8 @@
 """A persistent embedding cache, so rebuilding an index re-encodes only the passages that changed.
 
 :class:`EmbeddingCache` is one SQLite file (WAL mode) keyed by
-``(model fingerprint, backend, sha256 of the text)``; each value is the float32 vector as raw
+``(model fingerprint, embedding space, sha256 of the text)`` (the space is the backend, for int8
+with its quantization settings: see ``compat.embedding_space``); each value is the float32 vector as raw
 little-endian bytes (``ndarray.tobytes``, never pickle) plus its dimension. A file that SQLite
 reports as corrupt is moved aside (``<name>.corrupt-<timestamp>``) with a warning and replaced
 by an empty cache, so a damaged cache costs time, never a failed build.
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .compat import embedding_space
 
 if TYPE_CHECKING:
     from .encoder import Encoder
@@ -222,7 +225,8 @@ def encode_with_cache(
 ) -> tuple[np.ndarray, int, int]:
     """Embed ``texts`` with ``encoder``, reusing and filling ``cache``.
 
-    Only texts that are not cached for ``(encoder.fingerprint, encoder.backend)`` are encoded,
+    Only texts that are not cached for ``(encoder.fingerprint, embedding_space(encoder.backend))``
+    are encoded,
     and identical texts only once. ``progress`` receives counts that sum to ``len(texts)``: the
     reused ones in one call first, then each encoded batch.
 
@@ -237,10 +241,11 @@ def encode_with_cache(
     for key, text in zip(hashes, texts):
         first_text.setdefault(key, text)
     known: dict[str, np.ndarray] = {}
+    space = embedding_space(encoder.backend)
     if cache is not None and first_text:
         known = {
             key: vector
-            for key, vector in cache.get_many(encoder.fingerprint, encoder.backend, list(first_text)).items()
+            for key, vector in cache.get_many(encoder.fingerprint, space, list(first_text)).items()
             if vector.shape == (encoder.dim,)
         }
     missing = [key for key in first_text if key not in known]
@@ -257,7 +262,7 @@ def encode_with_cache(
         fresh = encoder.encode([first_text[k] for k in keys], batch_size=batch_size, progress=progress)
         new_items = dict(zip(keys, fresh))
         if cache is not None:
-            cache.put_many(encoder.fingerprint, encoder.backend, new_items)
+            cache.put_many(encoder.fingerprint, space, new_items)
         known.update(new_items)
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     for row, key in enumerate(hashes):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.cache import EmbeddingCache, encode_with_cache
+from embeddings.compat import DEFAULT_BACKEND, embedding_space
 from embeddings.tokens import TokenCounter
 
 from .encoding import LazyEncoder
@@ -61,7 +62,7 @@ class BuildOptions:
     format: Format | str | None = None
     manifest: str | Path | None = None
     model: str | None = None
-    backend: str = "torch"
+    backend: str = DEFAULT_BACKEND
     index_type: str = "auto"
     batch_size: int = 64
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
@@ -201,7 +202,7 @@ def _build_locked(opts: BuildOptions, index_dir: Path, t0: float) -> "BuildSumma
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": {
             "name": encoder.name, "fingerprint": encoder.fingerprint, "dim": int(vectors.shape[1]),
-            "backend": encoder.backend, "max_tokens": counter.max_tokens,
+            "backend": encoder.backend, "space": embedding_space(encoder.backend), "max_tokens": counter.max_tokens,
         },
         "metric": "inner_product",  # on L2-normalised vectors: cosine similarity
         "index": {"type": index.index_type, "requested": opts.index_type, "params": index.params(),

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .chunking import Passage
+from .lexical import write_term_postings
 from .merge import Trope, text_key
 from .storage import DB_FILE, FAISS_FILE, MANIFEST_FILE, SCHEMA, VECTORS_FILE, fsync_path, versions_dir
 from .vector_index import FaissIndex
@@ -65,6 +66,8 @@ def write_database(path: Path, tropes: list[Trope], passages: list[Passage]) -> 
             ),
         )
         conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+        stems = write_term_postings(conn)
+        logger.debug("stored the BM25 postings of %d frequent stems", stems)
         conn.commit()
 
 

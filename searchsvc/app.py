@@ -20,6 +20,7 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from indexer.errors import CorruptIndexError, IndexError_, IndexMismatchError, NoIndexError, ParseError, TropesearchError
+from indexer.storage import resolve_query_backend
 
 from .holder import EMBEDDING_ERRORS, IndexHolder
 from .metrics import Metrics
@@ -50,9 +51,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         from embeddings import load_encoder
 
         threads = settings["MODEL_THREADS"] or max(1, (os.cpu_count() or 1) // settings["WORKERS"])
+        backend = resolve_query_backend(settings["BACKEND"], settings["INDEX_DIR"])
         logger.info("loading the query model (%s, backend %s, %d threads)", settings["MODEL"] or "bundled",
-                    settings["BACKEND"], threads)
-        encoder = load_encoder(settings["MODEL"], backend=settings["BACKEND"], threads=threads)
+                    backend, threads)
+        encoder = load_encoder(settings["MODEL"], backend=backend, threads=threads)
     holder = IndexHolder(settings["INDEX_DIR"], encoder, reload_interval=settings["RELOAD_INTERVAL"],
                          warm_up=settings["WARM_UP"])
     app.extensions["tropesearch"] = holder

@@ -20,10 +20,10 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.storage import IndexVersion, top_k
+from indexer.lexical import BM25_WEIGHTS, TermScores
+from indexer.storage import IndexVersion
 
 from .errors import InvalidQueryError, NotFoundError
-from .lexical import TermScores
 from .query import MAX_DEPTH, MAX_K, SCOPES, Query, _clean_text, check_k
 from .textmatch import STOPWORDS, Highlighter, name_key, query_terms
 
@@ -44,11 +44,10 @@ class EngineSettings:
     title_boost: float = 0.1          # added when the query names the trope's title
     work_boost: float = 0.05          # added when the query names the passage's work
     min_dense_score: float = 0.25     # relevance floor on cosine (see README "Relevance floor")
-    search_threads: int = 1           # FAISS OpenMP threads per query: more only oversubscribes a small CPU
+    search_threads: int = 1           # FAISS OpenMP and BLAS threads: more only oversubscribes a small CPU
     query_cache_size: int = 4096      # LRU of query embeddings
-    term_cache_mb: int = 64           # LRU of per-term BM25 postings (see lexical.py)
-    term_warm_seconds: float = 0.5    # warm_up(): time spent fetching the most frequent terms' postings
-    bm25_weights: tuple[float, float, float, float] = (1.0, 2.0, 1.5, 2.0)  # text, title, work, terms
+    term_cache_mb: int = 64           # LRU of per-term BM25 postings (indexer/lexical.py)
+    bm25_weights: tuple[float, float, float, float] = BM25_WEIGHTS  # text, title, work, terms
 
 
 @dataclass
@@ -133,10 +132,14 @@ class SearchEngine:
         self.term_scores = TermScores(self.conn, self.settings.bm25_weights, self.settings.term_cache_mb * 2**20)
         if self.settings.search_threads:
             import faiss
+            from threadpoolctl import threadpool_limits
 
             # process-wide; one query searches a small index faster on one thread than on several
-            # that the web server's other requests are also using (measured: 9 ms vs 71 ms at 2 threads)
+            # that the web server's other requests are also using (measured: 9 ms vs 71 ms at 2 threads).
+            # The same for BLAS (the exact search's matrix-vector product is memory-bound): OpenBLAS
+            # threads busy-wait, and with them 8 concurrent clients got 63 queries/s instead of 136.
             faiss.omp_set_num_threads(self.settings.search_threads)
+            threadpool_limits(limits=self.settings.search_threads, user_api="blas")
 
     # -- setup -----------------------------------------------------------------------------------
     def _load_row_metadata(self) -> None:
@@ -200,12 +203,8 @@ class SearchEngine:
         self._query_vectors = _LRU(self.settings.query_cache_size)
 
     def warm_up(self) -> None:
-        """Run one real query through every leg so the first user query pays no load cost, and
-        fetch the BM25 postings of the corpus's most frequent terms (the costly ones to fetch)."""
+        """Run one real query through every leg so the first user query pays no load cost."""
         self.search(Query("warm up query", k=1, mode="hybrid").validated())
-        fetched = self.term_scores.warm(self.settings.term_warm_seconds)
-        logger.debug("warm-up fetched the postings of %d frequent terms (%.1f MB)", fetched,
-                     self.term_scores.cached_bytes / 2**20)
 
     # -- filters ----------------------------------------------------------------------------------
     def allowed_rows(self, q: Query) -> np.ndarray | None:
@@ -227,11 +226,11 @@ class SearchEngine:
     # -- legs -------------------------------------------------------------------------------------
     def _dense(self, vectors: np.ndarray, allowed: np.ndarray | None, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
         scores, rows = self.version.search_vectors(vectors, depth, allowed)
-        return [self._above_floor(s, r) for s, r in zip(scores, rows)]
-
-    def _above_floor(self, scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keep = (rows >= 0) & (scores >= self.settings.min_dense_score)
-        return rows[keep], scores[keep]
+        out = []
+        for s, r in zip(scores, rows):
+            keep = (r >= 0) & (s >= self.settings.min_dense_score)
+            out.append((r[keep], s[keep]))
+        return out
 
     def _lexical(self, text: str, allowed: np.ndarray | None, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """BM25 (FTS5) of any of the query's terms: the `depth` best rows, within `allowed` if given."""
@@ -264,25 +263,24 @@ class SearchEngine:
         `fusion="rrf"` keeps plain reciprocal rank fusion.
         """
         s = self.settings
-        all_cosines = None
-        if allowed is None and self.version.exact_search:
-            # one product gives every passage's cosine: the dense leg's top rows and the lexical
-            # candidates' cosines both come from it
-            all_cosines = self.version.cosines(vector)
-            top_scores, top_rows = top_k(all_cosines[None, :], depth)
-            d_rows, d_scores = self._above_floor(top_scores[0], top_rows[0])
-        else:
-            d_rows, d_scores = self._dense(vector[None, :], allowed, depth)[0]
+        d_rows, d_scores = self._dense(vector[None, :], allowed, depth)[0]
         l_rows, l_scores = self._lexical(text, allowed, depth)
         if s.fusion == "rrf":
             return self._rrf((d_rows, d_scores), (l_rows, l_scores))
         cand = np.unique(np.concatenate([d_rows, l_rows]))
         if len(cand) == 0:
             return cand, np.zeros(0, np.float32)
-        if all_cosines is not None:
-            cosine = all_cosines[cand]
-        else:
-            cosine = np.asarray(self.version.vectors[cand], dtype=np.float32) @ vector  # normalised: cosine
+        # an exact dense leg (flat index, or a filter) gives its rows' cosines; the other rows'
+        # (all of them behind an approximate index) are computed from their stored vectors
+        cosine = np.empty(len(cand), dtype=np.float32)
+        known = np.zeros(len(cand), dtype=bool)
+        if len(d_rows) and (allowed is not None or self.version.faiss_index.index_type == "flat"):
+            order = np.argsort(d_rows)
+            at = np.minimum(np.searchsorted(d_rows[order], cand), len(d_rows) - 1)
+            known = d_rows[order][at] == cand
+            cosine[known] = d_scores[order][at[known]]
+        if not known.all():
+            cosine[~known] = self.version.cosines(vector, cand[~known])
         score = cosine.copy()
         if len(l_rows):
             best = float(l_scores.max()) or 1.0

@@ -27,6 +27,7 @@ from indexer.errors import TropesearchError
 ENV_PREFIX = "TROPESEARCH_"
 CONFIG_ENV = "TROPESEARCH_CONFIG"
 BACKENDS = ("torch", "onnx", "onnx-int8")
+QUERY_BACKENDS = ("auto", *BACKENDS)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -136,14 +137,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Sentence-transformers model directory; empty = the bundled all-MiniLM-L6-v2. Must be the model the "
         "index was built with."
     ), _optional_str),
-    Setting("BACKEND", "onnx", (
-        f"Embedding backend for queries: {', '.join(BACKENDS)}. The default, onnx (fp32 ONNX Runtime, exported "
-        "once from the bundled weights into ~/.cache/tropesearch/onnx), gives the same vectors as torch "
-        "(cosine >= 0.99) about 4x faster; an index built with onnx-int8 needs onnx-int8 queries."
-    ), _choice(*BACKENDS)),
-    Setting("MODEL_THREADS", 0, (
-        "CPU threads torch may use to encode queries in each process; 0 = the CPU count divided by WORKERS "
-        "(at least 1), so workers do not oversubscribe the CPUs."
+    Setting("BACKEND", "auto", (
+        f"Embedding backend for queries: {', '.join(QUERY_BACKENDS)}. The default, auto, takes the fastest one "
+        "whose vectors agree with the published index: onnx-int8 for an index built with onnx-int8 (the build "
+        "default), onnx (fp32 ONNX Runtime, the same vectors as torch, cosine >= 0.99, about 4x faster) for one "
+        "built with torch or onnx. ONNX models are exported once from the bundled weights into "
+        "~/.cache/tropesearch/onnx."
+    ), _choice(*QUERY_BACKENDS)),
+    Setting("MODEL_THREADS", 1, (
+        "CPU threads that encode each query in each process. One short query encodes fastest on one thread "
+        "with ONNX (measured on 2 cores: 5.4 ms; on two, 6.5 ms, or 4.2 ms with busy-waiting threads that then "
+        "slow the vector search that follows from 1.7 to 8 ms); 0 = the CPU count divided by WORKERS."
     ), _int_between(0, 256)),
     Setting("HOST", "127.0.0.1", (
         "Address `tropesearch serve` binds (0.0.0.0 = all interfaces)."

@@ -38,12 +38,6 @@ def query_terms(text: str, limit: int = 32) -> list[str]:
     return terms[:limit]
 
 
-def fts_match_expression(terms: list[str]) -> str | None:
-    """An FTS5 MATCH expression: any of the terms (quoted, so no query syntax leaks through)."""
-    quoted = ['"' + t.replace('"', '""') + '"' for t in terms if t]
-    return " OR ".join(quoted) or None
-
-
 def _stem(word: str) -> str:
     for suffix in ("ing", "ed", "es", "s", "ly"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):

@@ -61,7 +61,7 @@ def tiny_index_dir(tmp_path_factory, tiny_sources) -> Path:
     from indexer.build import BuildOptions, build_index
 
     index_dir = tmp_path_factory.mktemp("tiny-index")
-    build_index(BuildOptions(sources=tiny_sources, index_dir=index_dir))
+    build_index(BuildOptions(sources=tiny_sources, index_dir=index_dir, backend="torch"))
     return index_dir
 
 

@@ -88,7 +88,7 @@ def xss_index_dir(tmp_path_factory, tiny_index_dir, tiny_sources, encoder) -> Pa
     source = write_xss_source(root / "src")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("indexer.encoding.load_encoder", lambda *a, **k: encoder)
-        build_index(BuildOptions(sources=[*tiny_sources, source], index_dir=index_dir))
+        build_index(BuildOptions(sources=[*tiny_sources, source], index_dir=index_dir, backend="torch"))
     from indexer.storage import load_version
 
     with load_version(index_dir).connect() as conn:

@@ -69,6 +69,7 @@ def test_filtered_vector_search_never_starves(tiny_version, encoder):
 
 
 def _build(sources, index_dir, **kw):
+    kw.setdefault("backend", "torch")  # the tiny index's backend: its embedding cache is reused
     return build_index(BuildOptions(sources=sources, index_dir=index_dir, **kw))
 
 
@@ -135,7 +136,7 @@ def test_sigkill_mid_build_leaves_the_published_version_usable(tmp_path, tiny_in
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tropesearch_cli.main", "-v", "build", str(REPO / "data" / "sample"),
-         "--index-dir", str(idx), "-q"],
+         "--index-dir", str(idx), "--backend", "torch", "-q"],
         cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
     try:

@@ -78,7 +78,7 @@ def xss_index(tmp_path_factory, tiny_index_dir, tiny_sources, encoder) -> Path:
     sources = write_xss_sources(root / "src")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("indexer.encoding.load_encoder", lambda *a, **k: encoder)
-        build_index(BuildOptions(sources=[*tiny_sources, *sources], index_dir=index_dir))
+        build_index(BuildOptions(sources=[*tiny_sources, *sources], index_dir=index_dir, backend="torch"))
     version = load_version(index_dir)
     conn = version.connect()
     try:

@@ -87,7 +87,7 @@ def cli_build(index_dir: Path, sources, *, kill_at: str | None = None, delay: fl
     (return code, stderr, stages seen)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "tropesearch_cli.main", "-v", "build", *map(str, sources),
-           "--index-dir", str(index_dir), "-q"]
+           "--index-dir", str(index_dir), "--backend", "torch", "-q"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     stages: list[str] = []
@@ -175,7 +175,7 @@ class Watcher:
 def rebuild_in_process(index_dir: Path, sources, encoder) -> str:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("indexer.encoding.load_encoder", lambda *a, **k: encoder)
-        return build_index(BuildOptions(sources=list(sources), index_dir=index_dir)).version_id
+        return build_index(BuildOptions(sources=list(sources), index_dir=index_dir, backend="torch")).version_id
 
 
 def kill_and_check(index_dir: Path, sources, encoder, *, kill_at=None, delay=0.0, kill_after=None) -> dict:
@@ -501,7 +501,7 @@ def test_file_size_limit_during_a_build_fails_cleanly(index_dir, tiny_sources, e
     before = current_version_id(index_dir)
     code = ("import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 19, 1 << 19)); "
             f"sys.argv = ['tropesearch', 'build', *{[str(s) for s in tiny_sources]!r}, '--index-dir', "
-            f"{str(index_dir)!r}, '-q']; runpy.run_module('tropesearch_cli.main', run_name='__main__')")
+            f"{str(index_dir)!r}, '--backend', 'torch', '-q']; runpy.run_module('tropesearch_cli.main', run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     check_failed_cleanly(index_dir, before, proc.returncode, proc.stderr, encoder)

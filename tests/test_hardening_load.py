@@ -115,7 +115,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def killed_build(index_dir: Path, sources, stage: str = "writing sqlite") -> int:
     proc = subprocess.Popen([sys.executable, "-m", "tropesearch_cli.main", "-v", "build", *map(str, sources),
-                             "--index-dir", str(index_dir), "-q"], cwd=REPO, stdout=subprocess.DEVNULL,
+                             "--index-dir", str(index_dir), "--backend", "torch", "-q"], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO),
                                                                    "PYTHONUNBUFFERED": "1"})
     try:
@@ -158,7 +158,7 @@ def test_32_clients_for_60_s_while_two_rebuilds_publish(tmp_path, tiny_index_dir
                 time.sleep(max(0.0, t0 + at - time.monotonic()))
                 if what == "build":
                     sources = [seeds] if len(events) == 0 else [jsonl]
-                    done = cli("build", *map(str, sources), "--index-dir", str(index_dir), "-q", "--json")
+                    done = cli("build", *map(str, sources), "--index-dir", str(index_dir), "--backend", "torch", "-q", "--json")
                     if done.returncode != 0:
                         events.append((time.monotonic() - t0, f"build failed: {done.stderr[-1000:]}"))
                         continue

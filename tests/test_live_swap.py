@@ -97,7 +97,7 @@ def test_live_swap_under_load(swap_app, index_copy, tiny_sources, tmp_path):
             # embeddings come from the copied cache; should any be missing, encode with the app's
             # (locked) encoder rather than loading a second model
             mp.setattr("indexer.encoding.load_encoder", lambda *a, **k: holder.encoder)
-            summary = build_index(BuildOptions(sources=[subset], index_dir=index_copy))
+            summary = build_index(BuildOptions(sources=[subset], index_dir=index_copy, backend="torch"))
         new = summary.version_id
         assert new != old and current_version_id(index_copy) == new
         holder.check_now()   # the watcher may already have swapped; either way it is the new one now

@@ -25,7 +25,7 @@ def test_defaults():
     s = load_settings()
     assert REQUIRED <= set(s)
     assert s["INDEX_DIR"] == Path("var/index")
-    assert s["MODEL"] is None and s["BACKEND"] == "onnx"
+    assert s["MODEL"] is None and s["BACKEND"] == "auto"
     assert (s["HOST"], s["PORT"], s["WORKERS"], s["THREADS"]) == ("127.0.0.1", 8000, 2, 4)
     assert s["RELOAD_INTERVAL"] == 2.0 and s["WARM_UP"] is True
 

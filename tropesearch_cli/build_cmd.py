@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from indexer.build import BuildOptions, build_index
+from embeddings.encoder import BACKENDS
+from indexer.build import DEFAULT_BACKEND, BuildOptions, build_index
 from indexer.chunking import ChunkSettings
 from indexer.storage import current_version_id, list_versions, load_version
 from indexer.vector_index import AUTO_FLAT_MAX, INDEX_TYPES
@@ -53,8 +54,10 @@ class _Bars:
 @format_option
 @manifest_option
 @model_option
-@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default="torch",
-              envvar="TROPESEARCH_BACKEND", show_default=True, show_envvar=True, help="Embedding backend.")
+@click.option("--backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND,
+              envvar="TROPESEARCH_BACKEND", show_default=True, show_envvar=True,
+              help="Embedding backend: onnx-int8 (int8 ONNX Runtime, the fastest), onnx (fp32 ONNX Runtime) or "
+                   "torch (sentence-transformers fp32; onnx and torch vectors are interchangeable).")
 @click.option("--index-type", type=click.Choice(INDEX_TYPES), default="auto", show_default=True,
               help=f"auto: exact (flat) up to {AUTO_FLAT_MAX:,} passages, IVF with 8-bit scalar "
                    "quantisation (ivf-sq8) above.")

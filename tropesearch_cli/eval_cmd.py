@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .options import index_dir_option, model_option
-from .search_cmd import open_engine
+from .search_cmd import backend_option, open_engine
 
 
 @click.command("eval")
@@ -23,8 +23,7 @@ from .search_cmd import open_engine
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the JSON report here (a .md table and a .png chart beside it).")
 @model_option
-@click.option("--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default="torch", show_default=True,
-              envvar="TROPESEARCH_BACKEND", help="Query embedding backend.")
+@backend_option
 def eval_(index_dir, queries_path, k, modes, similar_n, limit, out, model, backend):
     """Report Recall@1, Recall@k, MRR@k, nDCG@k (trope level) and latency per mode."""
     from searchsvc.evaluation import evaluate_mode, load_queries, markdown_table, similar_quality, write_chart

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import click
 
-from indexer.storage import check_manifest, load_version
+from indexer.storage import check_manifest, load_version, resolve_query_backend
 from searchsvc.engine import SearchEngine, SearchResponse
 from searchsvc.query import GROUPS, KINDS, MAX_DEPTH, MAX_K, MODES, SCOPES, Query
+from searchsvc.settings import QUERY_BACKENDS
 
 from .options import index_dir_option, model_option
 
 backend_option = click.option(
-    "--backend", type=click.Choice(["torch", "onnx", "onnx-int8"]), default="torch", envvar="TROPESEARCH_BACKEND",
-    show_default=True, show_envvar=True, help="Embedding backend for the query.",
+    "--backend", type=click.Choice(QUERY_BACKENDS), default="auto", envvar="TROPESEARCH_BACKEND",
+    show_default=True, show_envvar=True,
+    help="Embedding backend for the query; auto: the fastest one that agrees with the published index.",
 )
 k_option = click.option("-k", "--k", "k", type=click.IntRange(1, MAX_K), default=10, show_default=True,
                         help=f"Number of results (1 to {MAX_K}).")
@@ -24,17 +26,18 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 
 def _encoder_for(model: str | None, backend: str):
-    """Load the query encoder (a seam: tests swap in the session's already loaded encoder)."""
+    """Load the query encoder (a seam: tests swap in the session's already loaded encoder). One
+    thread: one short query at a time encodes fastest so (see the MODEL_THREADS setting)."""
     from embeddings import load_encoder
 
-    return load_encoder(model, backend=backend)
+    return load_encoder(model, backend=backend, threads=1)
 
 
 def open_engine(index_dir: str | Path, model: str | None, backend: str) -> SearchEngine:
     """The published version of `index_dir` with the query model; the index is checked first (fast
     failure when none is published), then that it was built with this model."""
     version = load_version(Path(index_dir))
-    encoder = _encoder_for(model, backend)
+    encoder = _encoder_for(model, resolve_query_backend(backend, Path(index_dir)))
     check_manifest(version.manifest, version.path, getattr(encoder, "fingerprint", None),
                    getattr(encoder, "backend", None))
     return SearchEngine(version, encoder)

@@ -6,7 +6,7 @@ import click
 
 from indexer.errors import TropesearchError
 from indexer.storage import current_version_id
-from searchsvc.settings import BACKENDS, SETTINGS, load_settings
+from searchsvc.settings import QUERY_BACKENDS, SETTINGS, load_settings
 
 
 def _url(host: str, port: int) -> str:
@@ -78,8 +78,9 @@ def run_dev(app_config: dict, settings: dict) -> None:
               help="Threads per worker. [default: 4; env TROPESEARCH_THREADS]")
 @click.option("--model", default=None,
               help="Model directory the index was built with. [default: the bundled model; env TROPESEARCH_MODEL]")
-@click.option("--backend", type=click.Choice(BACKENDS), default=None,
-              help="Query embedding backend. [default: onnx; env TROPESEARCH_BACKEND]")
+@click.option("--backend", type=click.Choice(QUERY_BACKENDS), default=None,
+              help="Query embedding backend; auto: the fastest one that agrees with the published index. "
+                   "[default: auto; env TROPESEARCH_BACKEND]")
 @click.option("--dev", is_flag=True,
               help="Flask's development server with auto-reload (one process; not for production).")
 def serve(index_dir, host, port, workers, threads, model, backend, dev):

@@ -21,7 +21,7 @@ MODES = ("dense", "lexical", "hybrid")
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--index-dir", required=True)
-    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--backend", default="auto", help="query encoder; auto: the fastest that agrees with the index")
     ap.add_argument("--queries", required=True)
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--k", type=int, default=10)
@@ -31,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from embeddings import load_encoder
-    from indexer.storage import load_version
+    from indexer.storage import load_version, resolve_query_backend
     from searchsvc.engine import SearchEngine
     from searchsvc.query import Query
 
@@ -39,11 +39,12 @@ def main() -> None:
     texts = unique_stream(pool, args.n)
     warm_texts = [f"{t} warm" for t in unique_stream(pool[::-1], args.warmup)]
 
+    backend = resolve_query_backend(args.backend, Path(args.index_dir))
     t0 = time.perf_counter()
-    encoder = load_encoder(None, backend=args.backend, threads=args.threads or None)
+    encoder = load_encoder(None, backend=backend, threads=args.threads or None)
     encoder_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    version = load_version(Path(args.index_dir), expected_fingerprint=encoder.fingerprint)
+    version = load_version(Path(args.index_dir), expected_fingerprint=encoder.fingerprint, query_backend=backend)
     SearchEngine(version, encoder).warm_up()
     engine_load = time.perf_counter() - t0
 
@@ -75,7 +76,8 @@ def main() -> None:
         enc.append((time.perf_counter() - t) * 1000)
 
     print(json.dumps({
-        "backend": args.backend, "threads": args.threads or None, "passages": version.count, "index_type": version.manifest["index"]["type"],
+        "backend": backend, "requested_backend": args.backend, "index_backend": version.manifest["model"]["backend"],
+        "threads": args.threads or None, "passages": version.count, "index_type": version.manifest["index"]["type"],
         "queries": len(texts), "k": args.k, "encoder_load_seconds": round(encoder_load, 3),
         "engine_load_seconds": round(engine_load, 3), "encode_only": percentiles(enc), "modes": modes,
     }), flush=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from bench_lib.common import Targets, check_child, fmt, index_passages, run_child, say
 from bench_lib.queries import load_queries, unique_stream
 from bench_lib.serving import Server, get, load
+from indexer.storage import resolve_query_backend
 
 
 def query_section(index_dir: Path, queries: Path, backends: list[str], n: int, threads: int, workdir: Path,
@@ -23,6 +24,7 @@ def query_section(index_dir: Path, queries: Path, backends: list[str], n: int, t
                         f"query-{backend}")
         r = check_child(res, f"query worker ({backend})")
         r["peak_rss_mb"] = round(res.peak_rss_mb, 1)
+        backend = r["backend"]   # "auto" resolved: the backend that agrees with the index
         out["backends"][backend] = r
         out["passages"] = r["passages"]
         say(f"   {backend}: {r['passages']} passages ({r['index_type']}), encoder load {r['encoder_load_seconds']:.2f} s, "
@@ -46,7 +48,8 @@ def http_section(index_dir: Path, queries: Path, combos: list[tuple[str, int]], 
     pool = load_queries(queries)
     out = {"index_dir": str(index_dir), "passages": passages, "threads_per_worker": threads, "runs": {}}
     offset = 0
-    for backend, workers in combos:
+    for requested, workers in combos:
+        backend = resolve_query_backend(requested, index_dir)
         key = f"{backend}/w{workers}"
         server = Server(index_dir, workdir / "logs" / f"serve-{backend}-w{workers}.log", workers=workers,
                         threads=threads, backend=backend)
