@@ -1,5 +1,6 @@
-"""The default embedding path: indexes are built by the int8 ONNX model, queries pick the backend
-that agrees with the published index ("auto"), and vectors of different quantizations never mix."""
+"""The embedding paths: indexes are built in fp32 by default or by the int8 ONNX model on request,
+queries pick the backend that agrees with the published index ("auto"), and vectors of different
+quantizations never mix."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ SEEDS = REPO / "data" / "sample" / "seeds"
 
 
 def test_embedding_spaces():
-    assert DEFAULT_BACKEND == "onnx-int8"
+    assert DEFAULT_BACKEND == "torch"
     assert embedding_space("torch") == "torch" and embedding_space("onnx") == "onnx"
     # one int8 model on every CPU: 7-bit weights, so no CPU saturates and all compute the same
     assert default_quantize_options()["reduce_range"] is True
@@ -64,23 +65,26 @@ def test_other_quantization_is_refused_with_a_rebuild_hint(tiny_version):
 
 
 @pytest.mark.slow
-def test_default_build_and_auto_query_backend_end_to_end(tmp_path):
-    """What `make run` does, on the seed pages: build with the defaults, serve with the defaults."""
+@pytest.mark.parametrize("backend,query_backend", [(None, "onnx"), ("onnx-int8", "onnx-int8")])
+def test_build_and_auto_query_backend_end_to_end(tmp_path, backend, query_backend):
+    """What `make run` does (the defaults), and the same with the int8 model, on the seed pages:
+    build, then serve with BACKEND auto, which picks the query model that agrees with the index."""
     from searchsvc.app import create_app
 
     index_dir = tmp_path / "index"
-    result = CliRunner().invoke(cli, ["build", str(SEEDS), "--index-dir", str(index_dir), "-q", "--json"],
-                                catch_exceptions=False)
+    args = ["build", str(SEEDS), "--index-dir", str(index_dir), "-q", "--json"]
+    result = CliRunner().invoke(cli, args + (["--backend", backend] if backend else []), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     manifest = json.loads((versions_dir(index_dir) / current_version_id(index_dir) / MANIFEST_FILE).read_text())
-    assert manifest["model"]["backend"] == "onnx-int8"
-    assert manifest["model"]["space"] == embedding_space("onnx-int8")
-    assert load_version(index_dir, query_backend="onnx-int8").count == manifest["counts"]["passages"]
+    built_by = backend or DEFAULT_BACKEND
+    assert manifest["model"]["backend"] == built_by
+    assert manifest["model"]["space"] == embedding_space(built_by)
+    assert load_version(index_dir, query_backend=query_backend).count == manifest["counts"]["passages"]
 
     app = create_app({"INDEX_DIR": str(index_dir), "RELOAD_INTERVAL": 0, "TESTING": True})
     try:
         holder = app.extensions["tropesearch"]
-        assert holder.encoder.backend == "onnx-int8"
+        assert holder.encoder.backend == query_backend
         client = app.test_client()
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
