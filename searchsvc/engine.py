@@ -131,14 +131,11 @@ class SearchEngine:
         self._load_row_metadata()
         self.term_scores = TermScores(self.conn, self.settings.bm25_weights, self.settings.term_cache_mb * 2**20)
         if self.settings.search_threads:
-            import faiss
             from threadpoolctl import threadpool_limits
 
-            # process-wide; one query searches a small index faster on one thread than on several
-            # that the web server's other requests are also using (measured: 9 ms vs 71 ms at 2 threads).
-            # The same for BLAS (the exact search's matrix-vector product is memory-bound): OpenBLAS
-            # threads busy-wait, and with them 8 concurrent clients got 63 queries/s instead of 136.
-            faiss.omp_set_num_threads(self.settings.search_threads)
+            # One query searches faster on one thread than on several that the web server's other
+            # requests also use. BLAS (process-wide): OpenBLAS threads busy-wait, and with them 8
+            # concurrent clients got 63 queries/s instead of 136. FAISS: see _thread_setup.
             threadpool_limits(limits=self.settings.search_threads, user_api="blas")
 
     # -- setup -----------------------------------------------------------------------------------
@@ -170,11 +167,21 @@ class SearchEngine:
         self.work_keys = {k: np.asarray(v, dtype=np.int64) for k, v in works.items()}
 
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self.version.connect()
-            self._local.conn = conn
-        return conn
+        """This thread's SQLite connection."""
+        return self._thread_state().conn
+
+    def _thread_state(self) -> threading.local:
+        """Per-thread state, set up on a thread's first use: its SQLite connection, and its FAISS
+        thread count, which OpenMP keeps per thread (left at the default, a request thread's flat
+        scan of the corpus took 4.8 ms on 2 threads against 1.4 ms on one)."""
+        state = self._local
+        if getattr(state, "conn", None) is None:
+            if self.settings.search_threads:
+                import faiss
+
+                faiss.omp_set_num_threads(self.settings.search_threads)
+            state.conn = self.version.connect()
+        return state
 
     @property
     def version_id(self) -> str:
@@ -225,6 +232,7 @@ class SearchEngine:
 
     # -- legs -------------------------------------------------------------------------------------
     def _dense(self, vectors: np.ndarray, allowed: np.ndarray | None, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        self._thread_state()   # this thread's FAISS setting first
         scores, rows = self.version.search_vectors(vectors, depth, allowed)
         out = []
         for s, r in zip(scores, rows):

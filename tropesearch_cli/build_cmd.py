@@ -11,7 +11,7 @@ from tqdm import tqdm
 from embeddings.encoder import BACKENDS
 from indexer.build import DEFAULT_BACKEND, BuildOptions, build_index
 from indexer.chunking import ChunkSettings
-from indexer.storage import current_version_id, list_versions, load_version
+from indexer.storage import current_version_id, index_embedding_space, list_versions, load_version
 from indexer.vector_index import AUTO_FLAT_MAX, INDEX_TYPES
 
 from .options import format_option, index_dir_option, manifest_option, model_option
@@ -141,7 +141,7 @@ def info(index_dir, as_json):
                f"CURRENT = {current_version_id(Path(index_dir))})")
     click.echo(f"format:      {m['format_version']} (tropesearch {m['tropesearch_version']})")
     click.echo(f"model:       {m['model']['name']} fingerprint {m['model']['fingerprint']} dim {m['model']['dim']} "
-               f"backend {m['model']['backend']}")
+               f"backend {m['model']['backend']} (embedding space {index_embedding_space(m)})")
     idx = m["index"]
     click.echo(f"index:       {idx['type']} {idx['params'] or ''}" +
                (f" recall@10 {idx['recall_at_10']}" if idx.get("recall_at_10") is not None else ""))
