@@ -19,10 +19,10 @@ logger = logging.getLogger(__name__)
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivf-sq8")
 
 # `--index-type auto`: exact search up to AUTO_FLAT_MAX vectors, IVF with 8-bit scalar quantisation
-# above. Measured (bench/scale.json, README "Choosing the index type"): exact NumPy search takes
-# 4 ms at 100k vectors but 59 ms at 1M; at 1M, ivf-sq8 (nlist 4*sqrt(n), nprobe 64) answers in
-# 2.5 ms at recall@10 0.964 with 398 bytes/vector, while HNSW (M 32, efSearch 128) reached only
-# 0.895 recall with 1,808 bytes/vector on vectors shaped like ours.
+# above. Measured (bench/scale.json, README "Choosing the index type"): exact search takes 4 ms
+# at 100k vectors but 59 ms at 1M (NumPy, 2 threads); at 1M, ivf-sq8 (nlist 4*sqrt(n), nprobe 64)
+# answers in 2.5 ms at recall@10 0.964 with 398 bytes/vector (5M: 3.4 ms, 0.971), while HNSW
+# (M 32, efSearch 128) reached only 0.895 recall with 1,808 bytes/vector on vectors shaped like ours.
 AUTO_FLAT_MAX = 100_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
