@@ -135,7 +135,7 @@ class SearchEngine:
 
             # One query searches faster on one thread than on several that the web server's other
             # requests also use. BLAS (process-wide): OpenBLAS threads busy-wait, and with them 8
-            # concurrent clients got 63 queries/s instead of 136. FAISS: see _thread_setup.
+            # concurrent clients got 63 queries/s instead of 136. FAISS: see _thread_state.
             threadpool_limits(limits=self.settings.search_threads, user_api="blas")
 
     # -- setup -----------------------------------------------------------------------------------
