@@ -286,21 +286,31 @@ def resolve_query_backend(requested: str, index_dir: Path) -> str:
     cannot be read: loading it will say why)."""
     if requested != "auto":
         return requested
-    fallback = query_backend_for(DEFAULT_BACKEND)
     try:
-        version_id = current_version_id(Path(index_dir))
-        if version_id is None:
-            return fallback
-        manifest = json.loads((versions_dir(Path(index_dir)) / version_id / MANIFEST_FILE).read_text(encoding="utf-8"))
-        return query_backend_for(index_embedding_space(manifest))
-    except (OSError, ValueError, AttributeError, IndexError_):
-        return fallback
+        _, manifest = read_manifest(Path(index_dir))
+    except IndexError_:
+        return query_backend_for(DEFAULT_BACKEND)
+    return query_backend_for(index_embedding_space(manifest))
 
 
 def load_version(index_dir: Path, version_id: str | None = None, *, expected_fingerprint: str | None = None,
                  query_backend: str | None = None, mmap: bool = True) -> IndexVersion:
     """Open the published version (or `version_id`), verifying its manifest and files."""
     index_dir = Path(index_dir)
+    path, manifest = read_manifest(index_dir, version_id)
+    try:
+        check_manifest(manifest, path, expected_fingerprint, query_backend)
+        return _open_files(index_dir, path.name, path, manifest, mmap)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise CorruptIndexError(
+            f"index version {path}: {MANIFEST_FILE} is incomplete or malformed ({type(exc).__name__}: {exc}); "
+            "rebuild the index"
+        ) from None
+
+
+def read_manifest(index_dir: Path, version_id: str | None = None) -> tuple[Path, dict]:
+    """The published version's (or `version_id`'s) directory and manifest, read as a JSON object;
+    NoIndexError when nothing is published, CorruptIndexError when it cannot be read."""
     version_id = version_id or current_version_id(index_dir)
     if version_id is None:
         raise NoIndexError(
@@ -317,14 +327,7 @@ def load_version(index_dir: Path, version_id: str | None = None, *, expected_fin
         raise CorruptIndexError(f"index version {path}: {MANIFEST_FILE} is not valid JSON ({exc}); rebuild") from None
     if not isinstance(manifest, dict):
         raise CorruptIndexError(f"index version {path}: {MANIFEST_FILE} is not a JSON object; rebuild the index")
-    try:
-        check_manifest(manifest, path, expected_fingerprint, query_backend)
-        return _open_files(index_dir, version_id, path, manifest, mmap)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise CorruptIndexError(
-            f"index version {path}: {MANIFEST_FILE} is incomplete or malformed ({type(exc).__name__}: {exc}); "
-            "rebuild the index"
-        ) from None
+    return path, manifest
 
 
 def _open_files(index_dir: Path, version_id: str, path: Path, manifest: dict, mmap: bool = True) -> IndexVersion:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embeddings.encoder import BACKENDS
 from indexer.errors import TropesearchError
 
 ENV_PREFIX = "TROPESEARCH_"
 CONFIG_ENV = "TROPESEARCH_CONFIG"
-BACKENDS = ("torch", "onnx", "onnx-int8")
-QUERY_BACKENDS = ("auto", *BACKENDS)
+QUERY_BACKENDS = ("auto", *BACKENDS)   # auto: see indexer.storage.resolve_query_backend
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -139,15 +139,15 @@ SETTINGS: tuple[Setting, ...] = (
     ), _optional_str),
     Setting("BACKEND", "auto", (
         f"Embedding backend for queries: {', '.join(QUERY_BACKENDS)}. The default, auto, takes the fastest one "
-        "whose vectors agree with the published index: onnx-int8 for an index built with onnx-int8 (the build "
-        "default), onnx (fp32 ONNX Runtime, the same vectors as torch, cosine >= 0.99, about 4x faster) for one "
-        "built with torch or onnx. ONNX models are exported once from the bundled weights into "
+        "whose vectors agree with the published index: onnx (fp32 ONNX Runtime, the same vectors as torch, "
+        "cosine >= 0.99, about 2-3x faster) for one built with torch (the build default) or onnx, onnx-int8 for "
+        "one built with onnx-int8. ONNX models are exported once from the bundled weights into "
         "~/.cache/tropesearch/onnx."
     ), _choice(*QUERY_BACKENDS)),
     Setting("MODEL_THREADS", 1, (
-        "CPU threads that encode each query in each process. One short query encodes fastest on one thread "
-        "with ONNX (measured on 2 cores: 5.4 ms; on two, 6.5 ms, or 4.2 ms with busy-waiting threads that then "
-        "slow the vector search that follows from 1.7 to 8 ms); 0 = the CPU count divided by WORKERS."
+        "CPU threads that encode each query in each process. Short queries search fastest with one thread "
+        "(measured on 2 cores, dense search end to end: 9.6 ms on one thread; 9.7 ms on two, or 16.0 ms on two "
+        "busy-waiting ones that slow the vector search that follows); 0 = the CPU count divided by WORKERS."
     ), _int_between(0, 256)),
     Setting("HOST", "127.0.0.1", (
         "Address `tropesearch serve` binds (0.0.0.0 = all interfaces)."

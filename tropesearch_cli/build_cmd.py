@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from embeddings.compat import DEFAULT_BACKEND
 from embeddings.encoder import BACKENDS
-from indexer.build import DEFAULT_BACKEND, BuildOptions, build_index
+from indexer.build import BuildOptions, build_index
 from indexer.chunking import ChunkSettings
 from indexer.storage import current_version_id, index_embedding_space, list_versions, load_version
 from indexer.vector_index import AUTO_FLAT_MAX, INDEX_TYPES
