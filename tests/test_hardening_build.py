@@ -245,7 +245,8 @@ def test_sigkill_while_the_model_encodes(tmp_path, index_dir, tiny_sources, enco
     lines = [json.dumps({"trope_id": f"FreshTrope{i}", "title": f"Fresh Trope {i}",
                          "description": f"A brand new trope number {i} about {w} that nobody has embedded yet.",
                          "examples": [{"media": "Film", "work": f"Work {i}", "text": f"An example {i} with {w}."}]})
-             for i, w in enumerate(["dragons", "robots", "pirates", "ghosts", "spies", "clowns"] * 50)]
+             # 1,800 records (3,600 passages): still encoding 8 s into the stage on a fast, quiet machine
+             for i, w in enumerate(["dragons", "robots", "pirates", "ghosts", "spies", "clowns"] * 300)]
     (extra / "fresh.jsonl").write_text("\n".join(lines) + "\n")
     result = kill_and_check(index_dir, [*tiny_sources, extra], encoder, kill_at="embedding", delay=8.0)
     assert result["rc"] == -signal.SIGKILL and result["after"] == result["before"], result
